@@ -1,0 +1,245 @@
+/* evloop_epoll.h - the Linux backend of evloop.h.  MIT license (see evloop.h).
+
+   Include evloop.h, not this file: it includes this one twice, once for the types (inside the
+   declarations) and once for the implementation.
+
+   What it uses, and what it falls back to on older kernels:
+     epoll_pwait2 (Linux 5.11)   nanosecond timeouts; without it, a timerfd armed at the next
+                                 deadline wakes epoll_wait, so timers are not rounded to milliseconds
+     pidfd_open (Linux 5.3)      one descriptor per child watcher; without it, SIGCHLD and waitpid()
+                                 on each watched pid (never on other children)
+     eventfd                     wake-ups from evl_stop, evl_async_send and signal handlers
+   A missing system call is detected once (ENOSYS) and never tried again.
+*/
+
+/* ---- Types (first inclusion) ----------------------------------------------------------------- */
+#ifndef EVLOOP_EPOLL_H
+#define EVLOOP_EPOLL_H
+
+#include <sys/epoll.h>
+
+typedef struct evl__backend {
+    int epfd;
+    int wakefd;                     /* eventfd */
+    int timerfd;                    /* only without epoll_pwait2, else -1 */
+    evl_time timer_armed;           /* absolute deadline the timerfd is set to, 0: none */
+    struct epoll_event events[EVLOOP_MAX_EVENTS];
+} evl__backend;
+
+typedef struct evl__child_backend {
+    evl_io pidfd;                   /* active while the child is watched through a pidfd */
+} evl__child_backend;
+
+#endif /* EVLOOP_EPOLL_H */
+
+/* ---- Implementation (second inclusion, from the end of evloop.h) ----------------------------- */
+#if defined(EVL__BACKEND_IMPLEMENTATION) && !defined(EVLOOP_EPOLL_IMPLEMENTED)
+#define EVLOOP_EPOLL_IMPLEMENTED
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+/* Since Linux 5.1 new system calls have the same number on every architecture (alpha aside), so
+   headers older than the calls can still make them. */
+#if !defined(SYS_epoll_pwait2) && !defined(__alpha__)
+#define SYS_epoll_pwait2 441
+#endif
+#if !defined(SYS_pidfd_open) && !defined(__alpha__)
+#define SYS_pidfd_open 434
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the kernel turned out to support, shared by all loops: 0 unknown, 1 yes, -1 no. */
+static int evl__epoll_has_pwait2;
+static int evl__epoll_has_pidfd;
+
+EVL__PRIVATE uint32_t evl__epoll_interest(unsigned events) {
+    return (events & EVL_READ ? (uint32_t)EPOLLIN : 0u) | (events & EVL_WRITE ? (uint32_t)EPOLLOUT : 0u) |
+           (events & EVL_PRI ? (uint32_t)EPOLLPRI : 0u);
+}
+
+EVL__PRIVATE unsigned evl__epoll_revents(uint32_t e) {
+    return (e & EPOLLIN ? (unsigned)EVL_READ : 0u) | (e & EPOLLOUT ? (unsigned)EVL_WRITE : 0u) |
+           (e & EPOLLPRI ? (unsigned)EVL_PRI : 0u) | (e & EPOLLERR ? (unsigned)EVL_ERROR : 0u) |
+           (e & EPOLLHUP ? (unsigned)EVL_HUP : 0u);
+}
+
+EVL__PRIVATE int evl__epoll_ctl(evl_loop *loop, int op, int fd, uint32_t events, void *ptr) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.ptr = ptr;
+    return epoll_ctl(loop->backend.epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+EVL__PRIVATE void evl__epoll_drain(int fd) {
+    uint64_t count;
+    while (read(fd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+}
+
+EVL__PRIVATE int evl__epoll_probe_pwait2(int epfd) {
+    struct epoll_event ev;
+    struct timespec zero = {0, 0};
+    int state = EVL__LOAD_RELAXED(&evl__epoll_has_pwait2);
+    if (state == 0) {
+        state = syscall(SYS_epoll_pwait2, epfd, &ev, 1, &zero, NULL, 0) < 0 && errno == ENOSYS ? -1 : 1;
+        EVL__STORE(&evl__epoll_has_pwait2, state);
+    }
+    return state > 0;
+}
+
+EVL__PRIVATE int evl__backend_init(evl_loop *loop) {
+    evl__backend *b = &loop->backend;
+    int rc;
+    b->wakefd = b->timerfd = -1;
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd < 0) return -errno;
+    b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->wakefd < 0) goto fail;
+    if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->wakefd, EPOLLIN, &b->wakefd)) < 0) goto fail_rc;
+    if (!evl__epoll_probe_pwait2(b->epfd)) {
+        b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (b->timerfd < 0) goto fail;
+        if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->timerfd, EPOLLIN, &b->timerfd)) < 0) goto fail_rc;
+    }
+    return 0;
+fail:
+    rc = -errno;
+fail_rc:
+    evl__backend_deinit(loop);
+    return rc;
+}
+
+/* Only closes: after fork() the parent shares the epoll set, so it must not be edited. */
+EVL__PRIVATE void evl__backend_deinit(evl_loop *loop) {
+    evl__backend *b = &loop->backend;
+    if (b->timerfd >= 0) close(b->timerfd);
+    if (b->wakefd >= 0) close(b->wakefd);
+    if (b->epfd >= 0) close(b->epfd);
+    b->epfd = b->wakefd = b->timerfd = -1;
+}
+
+EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w) {
+    return evl__epoll_ctl(loop, EPOLL_CTL_ADD, w->fd, evl__epoll_interest(w->events), w);
+}
+
+EVL__PRIVATE int evl__backend_io_modify(evl_loop *loop, evl_io *w, unsigned events) {
+    return evl__epoll_ctl(loop, EPOLL_CTL_MOD, w->fd, evl__epoll_interest(events), w);
+}
+
+/* Errors are ignored: a descriptor closed before its watcher stopped has already left the set. */
+EVL__PRIVATE void evl__backend_io_stop(evl_loop *loop, evl_io *w) {
+    if (loop->backend.epfd >= 0) (void)evl__epoll_ctl(loop, EPOLL_CTL_DEL, w->fd, 0, w);
+}
+
+/* Without epoll_pwait2, epoll_wait only takes milliseconds; rather than round a deadline (late by
+   up to a millisecond) the timerfd is armed at it and epoll_wait waits for that. */
+EVL__PRIVATE int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
+    evl__backend *b = &loop->backend;
+    if (timeout != 0 && timeout != EVL_FOREVER) {
+        evl_time deadline = evl__add_sat(loop->now, timeout);
+        if (deadline != b->timer_armed) {
+            struct itimerspec its;
+            memset(&its, 0, sizeof its);
+            its.it_value.tv_sec = (time_t)(deadline / 1000000000u);
+            its.it_value.tv_nsec = (long)(deadline % 1000000000u);
+            if (timerfd_settime(b->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return -1;
+            b->timer_armed = deadline;
+        }
+    }
+    return epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, timeout == 0 ? 0 : -1);
+}
+
+EVL__PRIVATE int evl__epoll_wait_ns(evl_loop *loop, evl_time timeout) {
+    evl__backend *b = &loop->backend;
+    struct timespec ts, *tsp = NULL;
+    if (timeout != EVL_FOREVER) {
+        ts.tv_sec = (time_t)(timeout / 1000000000u);
+        ts.tv_nsec = (long)(timeout % 1000000000u);
+        tsp = &ts;
+    }
+    return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, tsp, NULL, 0);
+}
+
+EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout) {
+    evl__backend *b = &loop->backend;
+    int n, i, count = 0;
+    n = b->timerfd < 0 ? evl__epoll_wait_ns(loop, timeout) : evl__epoll_wait_ms(loop, timeout);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < n; i++) {
+        void *p = b->events[i].data.ptr;
+        if (p == &b->wakefd) {
+            evl__epoll_drain(b->wakefd);
+            evl__wake_received(loop);               /* after draining: see evl__wake */
+        } else if (p == &b->timerfd) {
+            evl__epoll_drain(b->timerfd);
+            b->timer_armed = 0;
+        } else {
+            loop->ready[count].w = (evl_io *)p;
+            loop->ready[count].revents = evl__epoll_revents(b->events[i].events);
+            count++;
+        }
+    }
+    return count;
+}
+
+EVL__PRIVATE void evl__backend_wake(evl_loop *loop) {
+    uint64_t one = 1;
+    while (write(loop->backend.wakefd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+EVL__PRIVATE int evl__backend_fd(const evl_loop *loop) { return loop->backend.epfd; }
+
+EVL__PRIVATE void evl__epoll_pidfd_ready(evl_loop *loop, evl_io *io, unsigned revents) {
+    (void)revents;
+    evl__child_reap(loop, EVL__CONTAINER(io, evl_child, backend.pidfd));
+}
+
+EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c) {
+    evl_io *io = &c->backend.pidfd;
+    int fd, rc;
+    if (EVL__LOAD_RELAXED(&evl__epoll_has_pidfd) < 0) return -ENOSYS;
+    fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (fd < 0) {
+        if (errno != ENOSYS) return -errno;
+        EVL__STORE(&evl__epoll_has_pidfd, -1);
+        return -ENOSYS;
+    }
+    evl_io_init(io, evl__epoll_pidfd_ready, fd, EVL_READ);
+    io->flags = EVL__IO_INTERNAL;
+    io->link.prev_bits = EVL__UNREF;                /* the child watcher is what counts */
+    if ((rc = evl_io_start(loop, io)) < 0) {
+        close(fd);
+        return rc;
+    }
+    return 0;
+}
+
+EVL__PRIVATE void evl__backend_child_stop(evl_loop *loop, evl_child *c) {
+    evl_io *io = &c->backend.pidfd;
+    if (!evl__linked(&io->link)) return;
+    evl_io_stop(loop, io);
+    close(io->fd);
+    io->fd = -1;
+}
+
+EVL__PRIVATE void evl__backend_dump(const evl_loop *loop, const evl_child *c, FILE *out) {
+    (void)loop;
+    fprintf(out, "by pidfd %d", c->backend.pidfd.fd);
+}
+
+EVL__PRIVATE const char *evl__backend_name(void) { return "epoll"; }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVL__BACKEND_IMPLEMENTATION */

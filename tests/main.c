@@ -1,0 +1,239 @@
+/* The test runner: runs every test of every suite (or those whose name contains an argument) in
+   its own child process and prints one line per test, then "N passed, N failed".
+
+   Options:
+     --nosys     make epoll_pwait2 and pidfd_open fail with ENOSYS (a seccomp filter installed in
+                 the runner and inherited by every test), so the fallbacks for older kernels run
+     --list      print the test names and exit
+   Environment: EVL_TEST_TIMEOUT seconds per test (default 30), EVL_TEST_SLOW=1 for valgrind/qemu. */
+#include "t.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#endif
+
+extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
+    async_tests[], safety_tests[], misuse_tests[], fork_tests[];
+
+static const t_case *const suites[] = {loop_tests,  io_tests,     fdkind_tests, timer_tests, signal_tests,
+                                       child_tests, async_tests, safety_tests, misuse_tests, fork_tests};
+
+int t_slow;
+static int result_fd = -1;                      /* the child tells the runner why it failed */
+
+void t_fail(const char *file, int line, const char *what, const char *detail) {
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "%s:%d: CHECK(%s)%s%s", file, line, what, detail ? " -> " : "",
+                     detail ? detail : "");
+    if (result_fd >= 0 && n > 0) (void)!write(result_fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    _exit(1);
+}
+
+void t_skip(const char *reason) {
+    if (result_fd >= 0) (void)!write(result_fd, reason, strlen(reason));
+    _exit(77);
+}
+
+evl_time t_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (evl_time)ts.tv_sec * 1000000000u + (evl_time)ts.tv_nsec;
+}
+
+int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit) {
+    evl_time end = t_clock() + limit;
+    while (!*flag && t_clock() < end) CHECK(evl_run(loop, EVL_MS(10)) >= 0);
+    return *flag;
+}
+
+void t_set_nonblocking(int fd) { CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0); }
+
+void t_pipe(int fds[2]) { CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0); }
+
+void t_socketpair(int type, int fds[2]) {
+    CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+}
+
+static void t_loopback(int type, int *listener_out, struct sockaddr_in *addr) {
+    socklen_t len = sizeof *addr;
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)addr, sizeof *addr) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)addr, &len) == 0);
+    *listener_out = fd;
+}
+
+void t_tcp_pair(int fds[2]) {
+    struct sockaddr_in addr;
+    int listener, one = 1;
+    t_loopback(SOCK_STREAM, &listener, &addr);
+    CHECK(listen(listener, 1) == 0);
+    fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fds[1] >= 0);
+    CHECK(connect(fds[1], (struct sockaddr *)&addr, sizeof addr) == 0);
+    fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    CHECK(fds[0] >= 0);
+    t_set_nonblocking(fds[1]);
+    setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    close(listener);
+}
+
+void t_udp_pair(int fds[2]) {
+    struct sockaddr_in a, b;
+    t_loopback(SOCK_DGRAM, &fds[0], &a);
+    t_loopback(SOCK_DGRAM, &fds[1], &b);
+    CHECK(connect(fds[0], (struct sockaddr *)&b, sizeof b) == 0);
+    CHECK(connect(fds[1], (struct sockaddr *)&a, sizeof a) == 0);
+    t_set_nonblocking(fds[0]);
+    t_set_nonblocking(fds[1]);
+}
+
+void t_thread_start(t_thread *t, void *(*fn)(void *), void *arg) {
+    pthread_t id;
+    CHECK(pthread_create(&id, NULL, fn, arg) == 0);
+    t->id = (unsigned long)id;
+}
+
+void t_thread_join(t_thread *t) { CHECK(pthread_join((pthread_t)t->id, NULL) == 0); }
+
+void t_record_io(evl_loop *loop, evl_io *w, unsigned revents) {
+    t_seen *seen = (t_seen *)w->data;
+    (void)loop;
+    seen->calls++;
+    seen->last = revents;
+    seen->all |= revents;
+}
+
+/* ---- ENOSYS for the newer system calls --------------------------------------------------------- */
+
+static int install_nosys_filter(void) {
+#if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__)
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 441 /* epoll_pwait2 */, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 434 /* pidfd_open */, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof code / sizeof code[0]), code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) return -errno;
+    /* Prove the filter works before trusting the results. */
+    if (syscall(434, getpid(), 0) >= 0 || errno != ENOSYS) return -EPERM;
+    return 0;
+#else
+    return -ENOSYS;
+#endif
+}
+
+/* ---- Running ---------------------------------------------------------------------------------- */
+
+static int matches(const char *name, int argc, char **argv) {
+    int i, any = 0;
+    for (i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') continue;
+        any = 1;
+        if (strstr(name, argv[i])) return 1;
+    }
+    return !any;
+}
+
+static evl_time elapsed_ms(evl_time start) { return (t_clock() - start) / 1000000u; }
+
+/* 0 passed, 1 failed, 2 skipped */
+static int run_one(const t_case *tc, int timeout) {
+    int pipefd[2], status;
+    char msg[512];
+    ssize_t len;
+    evl_time start = t_clock();
+    pid_t pid;
+    fflush(stdout);
+    if (pipe(pipefd) < 0) return 1;
+    pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        result_fd = pipefd[1];
+        alarm((unsigned)timeout);
+        tc->fn();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    len = read(pipefd[0], msg, sizeof msg - 1);
+    close(pipefd[0]);
+    msg[len > 0 ? len : 0] = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        printf("ok    %-48s %5llu ms\n", tc->name, (unsigned long long)elapsed_ms(start));
+        return 0;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        printf("skip  %-48s (%s)\n", tc->name, msg);
+        return 2;
+    }
+    if (WIFSIGNALED(status))
+        printf("FAIL  %-48s killed by signal %d%s%s\n", tc->name, WTERMSIG(status),
+               WTERMSIG(status) == SIGALRM ? " (timed out)" : "", msg[0] ? msg : "");
+    else
+        printf("FAIL  %-48s %s (exit %d)\n", tc->name, msg, WEXITSTATUS(status));
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    int i, passed = 0, failed = 0, skipped = 0, nosys = 0, list = 0;
+    int timeout = getenv("EVL_TEST_TIMEOUT") ? atoi(getenv("EVL_TEST_TIMEOUT")) : 30;
+    const t_case *tc;
+    t_slow = getenv("EVL_TEST_SLOW") && atoi(getenv("EVL_TEST_SLOW"));
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--nosys")) nosys = 1;
+        if (!strcmp(argv[i], "--list")) list = 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    if (nosys) {
+        int rc = install_nosys_filter();
+        if (rc < 0) {
+            printf("--nosys: cannot install the seccomp filter (%s)\n0 passed, 1 failed\n", strerror(-rc));
+            return 1;
+        }
+        printf("# epoll_pwait2 and pidfd_open fail with ENOSYS in this run\n");
+    }
+    for (i = 0; i < (int)(sizeof suites / sizeof suites[0]); i++)
+        for (tc = suites[i]; tc->name; tc++) {
+            if (!matches(tc->name, argc, argv)) continue;
+            if (list) {
+                printf("%s\n", tc->name);
+                continue;
+            }
+            switch (run_one(tc, timeout)) {
+            case 0: passed++; break;
+            case 1: failed++; break;
+            default: skipped++;
+            }
+        }
+    if (list) return 0;
+    if (skipped) printf("# %d skipped (reasons above)\n", skipped);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

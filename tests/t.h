@@ -1,0 +1,88 @@
+/* t.h - the test harness: each test is a function run in its own child process, so a crash, a
+   leaked signal disposition or a stuck loop cannot affect the next one.
+
+   A test calls CHECK(...) for what must hold; the first failure ends the test.  t_skip(reason)
+   ends it as skipped, for what the machine cannot do (e.g. fanotify without privilege). */
+#ifndef EVL_TEST_H
+#define EVL_TEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include "../evloop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct t_case {
+    const char *name;
+    void (*fn)(void);
+} t_case;
+
+#define T(fn) {#fn, fn}
+#define T_END {NULL, NULL}
+
+void t_fail(const char *file, int line, const char *what, const char *detail);
+void t_skip(const char *reason);
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) t_fail(__FILE__, __LINE__, #cond, NULL);                                      \
+    } while (0)
+
+/* Integer comparisons that print both sides when they fail. */
+#define CHECK_OP(a, op, b)                                                                         \
+    do {                                                                                           \
+        long long t_a_ = (long long)(a), t_b_ = (long long)(b);                                    \
+        if (!(t_a_ op t_b_)) {                                                                     \
+            char t_detail_[128];                                                                   \
+            snprintf(t_detail_, sizeof t_detail_, "%lld %s %lld", t_a_, #op, t_b_);                \
+            t_fail(__FILE__, __LINE__, #a " " #op " " #b, t_detail_);                              \
+        }                                                                                          \
+    } while (0)
+#define CHECK_EQ(a, b) CHECK_OP(a, ==, b)
+
+/* ---- Helpers shared by the suites ---------------------------------------------------------- */
+
+/* The monotonic clock, independent of any loop. */
+evl_time t_clock(void);
+
+/* Runs the loop in short slices until *flag becomes non-zero or `limit` passes; returns the flag.
+   This is how tests await a condition without sleeping. */
+int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit);
+
+/* A connected pair of non-blocking descriptors of each kind. */
+void t_pipe(int fds[2]);
+void t_socketpair(int type, int fds[2]);
+void t_tcp_pair(int fds[2]);                    /* [0] accepted server side, [1] client */
+void t_udp_pair(int fds[2]);
+void t_set_nonblocking(int fd);
+
+/* A thread running fn(arg); joined by t_thread_join. */
+typedef struct t_thread {
+    unsigned long id;
+} t_thread;
+void t_thread_start(t_thread *t, void *(*fn)(void *), void *arg);
+void t_thread_join(t_thread *t);
+
+/* What an io watcher saw; point w->data at one and use t_record_io as the callback. */
+typedef struct t_seen {
+    int calls;
+    unsigned last;                              /* revents of the last call */
+    unsigned all;                               /* every revents bit seen */
+} t_seen;
+void t_record_io(evl_loop *loop, evl_io *w, unsigned revents);
+
+/* Set when the suite runs under valgrind or qemu, where time-based checks get generous bounds. */
+extern int t_slow;
+
+#endif

@@ -1,0 +1,182 @@
+/* Cross-thread wake-ups: sends from other threads and signal handlers, coalescing, and the rule
+   that no send is lost. */
+#include "t.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+typedef struct poked {
+    evl_async a;
+    int calls;
+    int resend;                                 /* sends to do from inside the callback */
+} poked;
+
+static void on_poke(evl_loop *loop, evl_async *a) {
+    poked *p = (poked *)a->data;
+    (void)loop;
+    p->calls++;
+    if (p->resend > 0) {
+        p->resend--;
+        evl_async_send(a);
+    }
+}
+
+static void start_poked(evl_loop *loop, poked *p) {
+    memset(p, 0, sizeof *p);
+    evl_async_init(&p->a, on_poke);
+    p->a.data = p;
+    CHECK_EQ(evl_async_start(loop, &p->a), 0);
+}
+
+static void send_from_the_loop_thread_calls_back(void) {
+    evl_loop loop;
+    poked p;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(p.calls, 0);
+    evl_async_send(&p.a);
+    CHECK(t_run_until(&loop, &p.calls, EVL_SEC(5)));
+    CHECK_EQ(p.calls, 1);
+    evl_deinit(&loop);
+}
+
+static void sends_before_the_callback_coalesce(void) {
+    evl_loop loop;
+    poked p;
+    int i;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    for (i = 0; i < 10; i++) evl_async_send(&p.a);
+    CHECK(t_run_until(&loop, &p.calls, EVL_SEC(5)));
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
+    CHECK_EQ(p.calls, 1);
+    evl_deinit(&loop);
+}
+
+static void send_during_the_callback_causes_another_call(void) {
+    evl_loop loop;
+    poked p;
+    evl_time start;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    p.resend = 3;
+    evl_async_send(&p.a);
+    start = t_clock();
+    while (p.calls < 4 && t_clock() - start < EVL_SEC(5)) evl_run(&loop, EVL_MS(10));
+    CHECK_EQ(p.calls, 4);
+    evl_deinit(&loop);
+}
+
+static void send_to_a_stopped_async_is_ignored(void) {
+    evl_loop loop;
+    poked p;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    evl_async_stop(&loop, &p.a);
+    evl_async_send(&p.a);
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 0);
+    CHECK_EQ(p.calls, 0);
+    CHECK_EQ(evl_async_start(&loop, &p.a), 0);
+    evl_async_send(&p.a);
+    CHECK(t_run_until(&loop, &p.calls, EVL_SEC(5)));
+    evl_deinit(&loop);
+}
+
+/* Many threads each do a request/answer exchange many times: a thread sends, then waits until
+   the loop has answered.  A lost send would hang that thread, so the test either finishes with
+   exact counts or times out. */
+enum { SENDERS = 4, ROUNDS = 2000 };
+
+typedef struct sender {
+    poked p;
+    int asked, answered;                        /* atomics */
+    t_thread th;
+} sender;
+
+static sender senders[SENDERS];
+
+static void answer(evl_loop *loop, evl_async *a) {
+    sender *s = (sender *)a->data;
+    (void)loop;
+    s->p.calls++;
+    __atomic_store_n(&s->answered, __atomic_load_n(&s->asked, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+}
+
+static void *ask_repeatedly(void *arg) {
+    sender *s = (sender *)arg;
+    int i;
+    for (i = 1; i <= ROUNDS; i++) {
+        __atomic_store_n(&s->asked, i, __ATOMIC_SEQ_CST);
+        evl_async_send(&s->p.a);
+        while (__atomic_load_n(&s->answered, __ATOMIC_SEQ_CST) < i) sched_yield();
+    }
+    return NULL;
+}
+
+static void no_send_from_any_thread_is_lost(void) {
+    evl_loop loop;
+    int i, done;
+    evl_time start = t_clock();
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < SENDERS; i++) {
+        memset(&senders[i], 0, sizeof senders[i]);
+        evl_async_init(&senders[i].p.a, answer);
+        senders[i].p.a.data = &senders[i];
+        CHECK_EQ(evl_async_start(&loop, &senders[i].p.a), 0);
+    }
+    for (i = 0; i < SENDERS; i++) t_thread_start(&senders[i].th, ask_repeatedly, &senders[i]);
+    do {
+        CHECK(evl_run(&loop, EVL_MS(100)) >= 0);
+        for (done = 0, i = 0; i < SENDERS; i++) done += __atomic_load_n(&senders[i].answered, __ATOMIC_SEQ_CST) == ROUNDS;
+        CHECK(t_clock() - start < EVL_SEC(t_slow ? 600 : 60));
+    } while (done < SENDERS);
+    for (i = 0; i < SENDERS; i++) {
+        t_thread_join(&senders[i].th);
+        CHECK(senders[i].p.calls >= 1 && senders[i].p.calls <= ROUNDS);
+    }
+    evl_deinit(&loop);
+}
+
+static evl_async *async_for_handler;
+
+static void send_from_handler(int sig) {
+    (void)sig;
+    evl_async_send(async_for_handler);
+}
+
+static void send_from_a_signal_handler_wakes_the_loop(void) {
+    evl_loop loop;
+    poked p;
+    struct sigaction sa;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    async_for_handler = &p.a;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = send_from_handler;
+    sigaction(SIGALRM, &sa, NULL);
+    ualarm(20000, 0);                           /* arrives while the loop waits */
+    CHECK(t_run_until(&loop, &p.calls, EVL_SEC(5)));
+    evl_deinit(&loop);
+}
+
+static void async_unref_does_not_keep_the_loop_alive(void) {
+    evl_loop loop;
+    poked p;
+    CHECK_EQ(evl_init(&loop), 0);
+    start_poked(&loop, &p);
+    evl_unref(&loop, &p.a);
+    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
+    evl_deinit(&loop);
+}
+
+const t_case async_tests[] = {
+    T(send_from_the_loop_thread_calls_back),
+    T(sends_before_the_callback_coalesce),
+    T(send_during_the_callback_causes_another_call),
+    T(send_to_a_stopped_async_is_ignored),
+    T(no_send_from_any_thread_is_lost),
+    T(send_from_a_signal_handler_wakes_the_loop),
+    T(async_unref_does_not_keep_the_loop_alive),
+    T_END,
+};

@@ -1,0 +1,271 @@
+/* io watchers: readiness, level triggering, error and hang-up reporting, changing the interest,
+   the errors evl_io_start gives, and descriptors the kernel cannot poll. */
+#include "t.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void setup(evl_loop *loop, evl_io *w, t_seen *seen, int fd, unsigned events) {
+    memset(seen, 0, sizeof *seen);
+    evl_io_init(w, t_record_io, fd, events);
+    w->data = seen;
+    CHECK_EQ(evl_io_start(loop, w), 0);
+}
+
+static void readable_pipe_calls_back_with_read(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 0);                    /* nothing to read yet */
+    CHECK_EQ(write(fds[1], "hi", 2), 2);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK_EQ(seen.last, EVL_READ);
+    evl_io_stop(&loop, &w);
+    evl_deinit(&loop);
+}
+
+static void writable_pipe_calls_back_with_write(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[1], EVL_WRITE);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK_EQ(seen.last, EVL_WRITE);
+    evl_deinit(&loop);
+}
+
+static void unread_data_is_reported_at_every_iteration(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2], i;
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    CHECK_EQ(write(fds[1], "x", 1), 1);
+    for (i = 0; i < 5; i++) CHECK_EQ(evl_run(&loop, 0), 1);   /* one pass each */
+    CHECK_EQ(seen.calls, 5);
+    evl_deinit(&loop);
+}
+
+static void closed_writer_is_reported_as_hangup(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    close(fds[1]);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK(seen.last & EVL_HUP);
+    evl_deinit(&loop);
+}
+
+static void closed_reader_is_reported_as_error_to_the_writer(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    close(fds[0]);
+    setup(&loop, &w, &seen, fds[1], 0);         /* no interest: errors come anyway */
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK(seen.last & EVL_ERROR);
+    CHECK(!(seen.last & EVL_WRITE));
+    evl_deinit(&loop);
+}
+
+static void second_watcher_on_a_descriptor_is_refused(void) {
+    evl_loop loop;
+    evl_io a, b, c;
+    t_seen sa, sb, sc;
+    int fds[2], copy;
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &a, &sa, fds[0], EVL_READ);
+    evl_io_init(&b, t_record_io, fds[0], EVL_READ);
+    b.data = &sb;
+    CHECK_EQ(evl_io_start(&loop, &b), -EEXIST);
+    CHECK_EQ(evl_run(&loop, 0), 1);             /* b is not active */
+    copy = dup(fds[0]);                         /* another descriptor of the same pipe is fine */
+    setup(&loop, &c, &sc, copy, EVL_READ);
+    CHECK_EQ(write(fds[1], "x", 1), 1);
+    CHECK(t_run_until(&loop, &sc.calls, EVL_SEC(2)));
+    CHECK(sa.calls > 0);
+    CHECK_EQ(sb.calls, 0);
+    evl_io_stop(&loop, &a);
+    CHECK_EQ(evl_io_start(&loop, &b), 0);       /* once the first has stopped */
+    evl_deinit(&loop);
+}
+
+static void bad_descriptors_are_refused_with_ebadf(void) {
+    evl_loop loop;
+    evl_io w;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_io_init(&w, t_record_io, -1, EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &w), -EBADF);
+    evl_io_init(&w, t_record_io, 1 << 20, EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &w), -EBADF);
+    t_pipe(fds);
+    close(fds[0]);
+    evl_io_init(&w, t_record_io, fds[0], EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &w), -EBADF);
+    CHECK_EQ(evl_run(&loop, 0), 0);
+    evl_deinit(&loop);
+}
+
+static void unknown_event_bits_are_refused(void) {
+    evl_loop loop;
+    evl_io w;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    evl_io_init(&w, t_record_io, fds[0], EVL_READ | 64);
+    CHECK_EQ(evl_io_start(&loop, &w), -EINVAL);
+    evl_io_init(&w, t_record_io, fds[0], 0x10000);
+    CHECK_EQ(evl_io_start(&loop, &w), -EINVAL);
+    evl_io_init(&w, t_record_io, fds[0], EVL_READ | EVL_ERROR | EVL_HUP);  /* always reported: accepted */
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    CHECK_EQ(evl_io_set(&loop, &w, EVL_WRITE | 256), -EINVAL);
+    CHECK_EQ(w.events, EVL_READ);               /* unchanged */
+    evl_deinit(&loop);
+}
+
+static void set_changes_the_interest_of_an_active_watcher(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_socketpair(SOCK_STREAM, fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 0);
+    CHECK_EQ(evl_io_set(&loop, &w, EVL_READ | EVL_WRITE), 0);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK_EQ(seen.last, EVL_WRITE);
+    CHECK_EQ(evl_io_set(&loop, &w, 0), 0);
+    seen.calls = 0;
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 0);
+    evl_deinit(&loop);
+}
+
+static void set_on_an_inactive_watcher_applies_at_start(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_socketpair(SOCK_STREAM, fds);
+    memset(&seen, 0, sizeof seen);
+    evl_io_init(&w, t_record_io, fds[0], EVL_READ);
+    w.data = &seen;
+    CHECK_EQ(evl_io_set(&loop, &w, EVL_WRITE), 0);
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK_EQ(seen.last, EVL_WRITE);
+    evl_deinit(&loop);
+}
+
+static void stopped_watcher_is_not_called_and_can_restart(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    CHECK_EQ(write(fds[1], "x", 1), 1);
+    evl_io_stop(&loop, &w);
+    evl_io_stop(&loop, &w);                     /* idempotent */
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 0);
+    CHECK_EQ(seen.calls, 0);
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    evl_deinit(&loop);
+}
+
+static void regular_file_is_ready_at_every_iteration(void) {
+    evl_loop loop;
+    evl_io w, second;
+    t_seen seen, seen2;
+    int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC), i;
+    if (fd < 0) fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK_EQ(evl_init(&loop), 0);
+    setup(&loop, &w, &seen, fd, EVL_READ | EVL_WRITE | EVL_PRI);
+    for (i = 0; i < 3; i++) CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 3);
+    CHECK_EQ(seen.all, EVL_READ | EVL_WRITE);  /* as poll() reports a file: no PRI */
+    evl_io_init(&second, t_record_io, fd, EVL_READ);
+    second.data = &seen2;
+    CHECK_EQ(evl_io_start(&loop, &second), -EEXIST);
+    evl_io_stop(&loop, &w);
+    CHECK_EQ(evl_run(&loop, 0), 0);
+    CHECK_EQ(seen.calls, 3);
+    evl_deinit(&loop);
+    close(fd);
+}
+
+static void directory_is_ready_at_every_iteration(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK_EQ(evl_init(&loop), 0);
+    setup(&loop, &w, &seen, fd, EVL_READ);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 1);
+    CHECK_EQ(seen.last, EVL_READ);
+    evl_deinit(&loop);
+    close(fd);
+}
+
+static void file_watcher_set_changes_reported_events(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    char path[] = "/tmp/evl-test-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    CHECK_EQ(evl_init(&loop), 0);
+    setup(&loop, &w, &seen, fd, EVL_READ);
+    CHECK_EQ(evl_io_set(&loop, &w, EVL_WRITE), 0);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.last, EVL_WRITE);
+    evl_deinit(&loop);
+    close(fd);
+}
+
+const t_case io_tests[] = {
+    T(readable_pipe_calls_back_with_read),
+    T(writable_pipe_calls_back_with_write),
+    T(unread_data_is_reported_at_every_iteration),
+    T(closed_writer_is_reported_as_hangup),
+    T(closed_reader_is_reported_as_error_to_the_writer),
+    T(second_watcher_on_a_descriptor_is_refused),
+    T(bad_descriptors_are_refused_with_ebadf),
+    T(unknown_event_bits_are_refused),
+    T(set_changes_the_interest_of_an_active_watcher),
+    T(set_on_an_inactive_watcher_applies_at_start),
+    T(stopped_watcher_is_not_called_and_can_restart),
+    T(regular_file_is_ready_at_every_iteration),
+    T(directory_is_ready_at_every_iteration),
+    T(file_watcher_set_changes_reported_events),
+    T_END,
+};

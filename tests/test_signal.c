@@ -1,0 +1,317 @@
+/* Signals: delivery in loop context, coalescing, several watchers and loops per signal, other
+   threads' masks, restoring the previous disposition and mask, and the signals refused. */
+#include "t.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+typedef struct caught {
+    evl_signal s;
+    int calls;
+    int signum;
+    int in_handler;                             /* set if the callback ran inside a handler */
+} caught;
+
+static volatile sig_atomic_t inside_user_handler;
+
+static void on_signal(evl_loop *loop, evl_signal *s, int signum) {
+    caught *c = (caught *)s->data;
+    (void)loop;
+    c->calls++;
+    c->signum = signum;
+    if (inside_user_handler) c->in_handler = 1;
+}
+
+static void watch(evl_loop *loop, caught *c, int signum) {
+    memset(c, 0, sizeof *c);
+    evl_signal_init(&c->s, on_signal, signum);
+    c->s.data = c;
+    CHECK_EQ(evl_signal_start(loop, &c->s), 0);
+}
+
+static void signal_calls_back_in_loop_context(void) {
+    evl_loop loop;
+    caught c;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR1);
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    CHECK_EQ(c.signum, SIGUSR1);
+    CHECK_EQ(c.in_handler, 0);
+    evl_signal_stop(&loop, &c.s);
+    evl_deinit(&loop);
+}
+
+static void signal_raised_right_after_start_is_not_lost(void) {
+    evl_loop loop;
+    caught c;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR2);
+    raise(SIGUSR2);                             /* before the loop ever ran */
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    evl_deinit(&loop);
+}
+
+static void deliveries_before_the_callback_coalesce(void) {
+    evl_loop loop;
+    caught c;
+    int i;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR1);
+    for (i = 0; i < 5; i++) raise(SIGUSR1);
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
+    CHECK(c.calls >= 1 && c.calls <= 5);
+    c.calls = 0;
+    raise(SIGUSR1);                             /* a later one is a new call */
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    evl_deinit(&loop);
+}
+
+static void every_watcher_of_a_signal_is_called(void) {
+    evl_loop loop;
+    caught a, b, other;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &a, SIGUSR1);
+    watch(&loop, &b, SIGUSR1);
+    watch(&loop, &other, SIGUSR2);
+    raise(SIGUSR1);
+    CHECK(t_run_until(&loop, &b.calls, EVL_SEC(5)));
+    CHECK_EQ(a.calls, 1);
+    CHECK_EQ(other.calls, 0);
+    evl_deinit(&loop);
+}
+
+typedef struct loop_thread {
+    evl_loop loop;
+    caught c;
+    int ready, done;
+    t_thread th;
+} loop_thread;
+
+static void *run_signal_loop(void *arg) {
+    loop_thread *lt = (loop_thread *)arg;
+    __atomic_store_n(&lt->ready, 1, __ATOMIC_SEQ_CST);
+    while (!lt->c.calls) evl_run(&lt->loop, EVL_MS(10));
+    __atomic_store_n(&lt->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void watchers_in_several_loops_on_several_threads_are_all_called(void) {
+    static loop_thread lt[3];
+    sigset_t set;
+    int i;
+    /* Block the signal here: it must reach the loops through their own threads' masks. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ(evl_init(&lt[i].loop), 0);
+        watch(&lt[i].loop, &lt[i].c, SIGUSR1);
+        t_thread_start(&lt[i].th, run_signal_loop, &lt[i]);
+    }
+    for (i = 0; i < 3; i++)
+        while (!__atomic_load_n(&lt[i].ready, __ATOMIC_SEQ_CST)) sched_yield();
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    for (i = 0; i < 3; i++) {
+        t_thread_join(&lt[i].th);
+        CHECK_EQ(lt[i].c.calls, 1);
+        evl_deinit(&lt[i].loop);
+    }
+}
+
+static void *block_everything_and_wait(void *arg) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while (!__atomic_load_n((int *)arg, __ATOMIC_SEQ_CST)) sched_yield();
+    return NULL;
+}
+
+static void signal_arrives_when_every_thread_had_it_blocked(void) {
+    evl_loop loop;
+    caught c;
+    sigset_t set, now;
+    t_thread th;
+    int quit = 0;
+    /* The common "block signals before creating threads" setup. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    t_thread_start(&th, block_everything_and_wait, &quit);
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGTERM);
+    CHECK_EQ(kill(getpid(), SIGTERM), 0);
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    evl_signal_stop(&loop, &c.s);
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    CHECK(sigismember(&now, SIGTERM));          /* blocked again, as before */
+    __atomic_store_n(&quit, 1, __ATOMIC_SEQ_CST);
+    t_thread_join(&th);
+    evl_deinit(&loop);
+}
+
+static volatile sig_atomic_t user_handler_calls;
+
+static void user_handler(int sig) {
+    (void)sig;
+    user_handler_calls++;
+}
+
+static void last_stop_restores_the_previous_disposition(void) {
+    evl_loop loop;
+    caught a, b;
+    struct sigaction sa, now;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = user_handler;
+    sigaction(SIGUSR1, &sa, NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &a, SIGUSR1);
+    watch(&loop, &b, SIGUSR1);
+    sigaction(SIGUSR1, NULL, &now);
+    CHECK(now.sa_handler != user_handler);
+    evl_signal_stop(&loop, &a.s);
+    sigaction(SIGUSR1, NULL, &now);
+    CHECK(now.sa_handler != user_handler);      /* b still watches */
+    evl_signal_stop(&loop, &b.s);
+    sigaction(SIGUSR1, NULL, &now);
+    CHECK(now.sa_handler == user_handler);
+    raise(SIGUSR1);
+    CHECK_EQ(user_handler_calls, 1);
+    CHECK_EQ(evl_run(&loop, 0), 0);
+    CHECK_EQ(a.calls + b.calls, 0);
+    evl_deinit(&loop);
+}
+
+static void deinit_restores_the_default_disposition(void) {
+    evl_loop loop;
+    caught c;
+    struct sigaction now;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGHUP);
+    evl_deinit(&loop);
+    sigaction(SIGHUP, NULL, &now);
+    CHECK(now.sa_handler == SIG_DFL);
+}
+
+static void disposition_stays_while_another_loop_watches(void) {
+    evl_loop one, two;
+    caught a, b;
+    struct sigaction now;
+    CHECK_EQ(evl_init(&one), 0);
+    CHECK_EQ(evl_init(&two), 0);
+    watch(&one, &a, SIGUSR2);
+    watch(&two, &b, SIGUSR2);
+    evl_deinit(&one);
+    sigaction(SIGUSR2, NULL, &now);
+    CHECK(now.sa_handler != SIG_DFL);
+    raise(SIGUSR2);
+    CHECK(t_run_until(&two, &b.calls, EVL_SEC(5)));
+    CHECK_EQ(a.calls, 0);
+    evl_deinit(&two);
+    sigaction(SIGUSR2, NULL, &now);
+    CHECK(now.sa_handler == SIG_DFL);
+}
+
+static void realtime_signals_are_supported(void) {
+    evl_loop loop;
+    caught c;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGRTMIN + 2);
+    raise(SIGRTMIN + 2);
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    CHECK_EQ(c.signum, SIGRTMIN + 2);
+    evl_deinit(&loop);
+}
+
+static void invalid_signals_are_refused(void) {
+    static const int bad[] = {0, -1, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, 65, 1000};
+    evl_loop loop;
+    evl_signal s;
+    unsigned i;
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        evl_signal_init(&s, on_signal, bad[i]);
+        CHECK_EQ(evl_signal_start(&loop, &s), -EINVAL);
+    }
+    CHECK_EQ(evl_run(&loop, 0), 0);
+    evl_deinit(&loop);
+}
+
+static void stopping_a_watcher_from_its_callback_is_safe(void);
+
+static void stop_self(evl_loop *loop, evl_signal *s, int signum) {
+    caught *c = (caught *)s->data;
+    (void)signum;
+    c->calls++;
+    evl_signal_stop(loop, s);
+}
+
+static void stopping_a_watcher_from_its_callback_is_safe(void) {
+    evl_loop loop;
+    caught c;
+    struct sigaction now;
+    CHECK_EQ(evl_init(&loop), 0);
+    memset(&c, 0, sizeof c);
+    evl_signal_init(&c.s, stop_self, SIGWINCH);
+    c.s.data = &c;
+    CHECK_EQ(evl_signal_start(&loop, &c.s), 0);
+    raise(SIGWINCH);
+    CHECK_EQ(evl_run(&loop, EVL_SEC(5)), 0);
+    CHECK_EQ(c.calls, 1);
+    sigaction(SIGWINCH, NULL, &now);
+    CHECK(now.sa_handler == SIG_DFL);
+    evl_deinit(&loop);
+}
+
+static void *send_signals(void *arg) {
+    int i;
+    for (i = 0; i < 200; i++) {
+        kill(getpid(), SIGUSR1);
+        if (i % 20 == 0) sched_yield();
+    }
+    __atomic_store_n((int *)arg, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void signals_from_another_thread_while_starting_and_stopping(void) {
+    evl_loop loop;
+    caught steady, flapping;
+    t_thread th;
+    int done = 0, rounds = 0;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &steady, SIGUSR1);
+    memset(&flapping, 0, sizeof flapping);
+    evl_signal_init(&flapping.s, on_signal, SIGUSR1);
+    flapping.s.data = &flapping;
+    t_thread_start(&th, send_signals, &done);
+    while (!__atomic_load_n(&done, __ATOMIC_SEQ_CST) || rounds < 10) {
+        CHECK_EQ(evl_signal_start(&loop, &flapping.s), 0);
+        CHECK(evl_run(&loop, 0) >= 0);
+        evl_signal_stop(&loop, &flapping.s);
+        rounds++;
+    }
+    t_thread_join(&th);
+    raise(SIGUSR1);                             /* the last one is seen for sure */
+    steady.calls = 0;
+    CHECK(t_run_until(&loop, &steady.calls, EVL_SEC(5)));
+    evl_deinit(&loop);
+}
+
+const t_case signal_tests[] = {
+    T(signal_calls_back_in_loop_context),
+    T(signal_raised_right_after_start_is_not_lost),
+    T(deliveries_before_the_callback_coalesce),
+    T(every_watcher_of_a_signal_is_called),
+    T(watchers_in_several_loops_on_several_threads_are_all_called),
+    T(signal_arrives_when_every_thread_had_it_blocked),
+    T(last_stop_restores_the_previous_disposition),
+    T(deinit_restores_the_default_disposition),
+    T(disposition_stays_while_another_loop_watches),
+    T(realtime_signals_are_supported),
+    T(invalid_signals_are_refused),
+    T(stopping_a_watcher_from_its_callback_is_safe),
+    T(signals_from_another_thread_while_starting_and_stopping),
+    T_END,
+};
