@@ -1,15 +1,142 @@
-# evloop - see README.md.  GNU make.
-CC      ?= gcc
-CFLAGS  ?= -O2 -g
-WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion
-TEST_SRC := $(wildcard tests/*.c)
-HEADERS := evloop.h evloop_epoll.h
+# evloop - build, test and check.  GNU make, nothing else.
+#
+#   make demo       build and run the demo: an echo server and its client on loopback
+#   make test       build the test suite with gcc and run it
+#   make check      what CI runs: test, the old-kernel fallbacks (--nosys), clang, ASan+UBSan,
+#                   valgrind, TSan on the threaded tests, the headers warning-free in C99, C11 and
+#                   C++, no heap allocation in the implementation, and every example
+#   make examples   build every example into build/examples/
+#   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
+#   make clean
 
-build/test: $(TEST_SRC) tests/t.h $(HEADERS)
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Wno-conversion -pthread $(TEST_SRC) -o $@
+CC       = gcc
+CLANG    = clang
+CXX      = g++
+CLANGXX  = clang++
+VALGRIND = valgrind
+OPT      = -O2 -g
+STRICT   = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+# The tests hold the library to STRICT through the header; their own code is checked without
+# -Wconversion, which would only add casts to test arithmetic.
+TESTWARN = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror
 
-test: build/test
-	./build/test
+HEADERS  = evloop.h evloop_epoll.h
+TEST_SRC = $(wildcard tests/*.c)
+EXAMPLES = demo echo_server timers signals children async hooks
+B        = build
 
-.PHONY: test
+.PHONY: all test check examples demo bench bench-quick clean \
+        check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
+        check-alloc check-examples
+
+all: $(B)/test examples
+
+# ---- tests ------------------------------------------------------------------------------------
+
+$(B)/test: $(TEST_SRC) tests/t.h $(HEADERS)
+	@mkdir -p $(B)
+	$(CC) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@
+
+$(B)/test-clang: $(TEST_SRC) tests/t.h $(HEADERS)
+	@mkdir -p $(B)
+	$(CLANG) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@
+
+$(B)/test-asan: $(TEST_SRC) tests/t.h $(HEADERS)
+	@mkdir -p $(B)
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    $(TESTWARN) -pthread $(TEST_SRC) -o $@
+
+$(B)/test-tsan: $(TEST_SRC) tests/t.h $(HEADERS)
+	@mkdir -p $(B)
+	$(CLANG) -O1 -g -fsanitize=thread $(TESTWARN) -pthread $(TEST_SRC) -o $@
+
+test: $(B)/test
+	./$(B)/test
+
+# The tests that involve threads or signal handlers, for ThreadSanitizer.
+TSAN_TESTS = thread signal async stop_from fork
+
+check-test: $(B)/test
+	@echo "== test suite (gcc)"
+	./$(B)/test
+check-nosys: $(B)/test
+	@echo "== test suite with epoll_pwait2 and pidfd_open failing with ENOSYS (gcc)"
+	./$(B)/test --nosys
+check-clang: $(B)/test-clang
+	@echo "== test suite (clang)"
+	./$(B)/test-clang
+check-asan: $(B)/test-asan
+	@echo "== test suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/test-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./$(B)/test-asan --nosys
+check-tsan: $(B)/test-tsan
+	@echo "== threaded tests under ThreadSanitizer (clang)"
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/test-tsan $(TSAN_TESTS)
+check-valgrind: $(B)/test
+	@echo "== test suite under valgrind"
+	EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=300 $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite ./$(B)/test
+
+# ---- headers ---------------------------------------------------------------------------------
+# Each language mode compiles the implementation alone, a file that only declares (linked with the
+# implementation and run), and an EVLOOP_STATIC program, with every warning an error.
+
+HDR_C   = $(CC):c99 $(CC):c11 $(CLANG):c99 $(CLANG):c11
+HDR_CXX = $(CXX):c++11 $(CXX):c++17 $(CLANGXX):c++11
+
+check-headers: $(HEADERS) tests/headers/impl.c tests/headers/use.c tests/headers/static.c
+	@echo "== headers: C99, C11 and C++ with every warning an error"
+	@mkdir -p $(B)/headers
+	@set -e; for pair in $(HDR_C); do cc=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers/$$cc-$$std; \
+	    flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT)"; \
+	    echo "   $$cc $$flags"; \
+	    $$cc $$flags -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cc $$flags tests/headers/use.c $$o-impl.o -o $$o-use; ./$$o-use > /dev/null; \
+	    $$cc $$flags tests/headers/static.c -o $$o-static; ./$$o-static; done
+	@set -e; for pair in $(HDR_CXX); do cxx=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers/$$cxx-$$std; \
+	    flags="-std=$$std -Wall -Wextra -Werror $(OPT)"; \
+	    echo "   $$cxx $$flags"; \
+	    $$cxx $$flags -x c++ -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cxx $$flags -x c++ tests/headers/use.c -x none $$o-impl.o -o $$o-use; ./$$o-use > /dev/null; \
+	    $$cxx $$flags -x c++ tests/headers/static.c -o $$o-static; ./$$o-static; done
+
+# The implementation may not call the allocator, at any optimisation level.
+check-alloc: $(HEADERS) tests/headers/impl.c
+	@echo "== no heap allocation in the implementation"
+	@mkdir -p $(B)/headers
+	@set -e; for opt in -O0 -O2 -Os; do \
+	    $(CC) -std=c99 $$opt -c tests/headers/impl.c -o $(B)/headers/alloc$$opt.o; \
+	    if nm -u $(B)/headers/alloc$$opt.o | grep -wE 'malloc|calloc|realloc|free|strdup|reallocarray'; then \
+	        echo "   the implementation references heap allocation ($$opt)"; exit 1; fi; done; \
+	    echo "   none at -O0, -O2, -Os"
+
+# ---- examples ---------------------------------------------------------------------------------
+
+$(B)/examples/%: examples/%.c $(HEADERS)
+	@mkdir -p $(B)/examples
+	$(CC) $(OPT) $(STRICT) -Werror -pthread $< -o $@
+
+examples: $(addprefix $(B)/examples/,$(EXAMPLES))
+
+demo: $(B)/examples/demo
+	./$(B)/examples/demo
+
+# Every example that ends by itself is run, and must succeed.
+check-examples: examples
+	@echo "== examples"
+	@set -e; for e in demo timers signals children async hooks; do \
+	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$$e.out; done
+
+check: check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind check-examples
+	@echo "== make check: all passed"
+
+# ---- benchmarks -------------------------------------------------------------------------------
+
+bench:
+	$(MAKE) -C bench bench
+bench-quick:
+	$(MAKE) -C bench bench-quick
+
+clean:
+	rm -rf $(B)
+	-$(MAKE) -C bench clean 2>/dev/null

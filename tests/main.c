@@ -219,6 +219,12 @@ int main(int argc, char **argv) {
         }
         printf("# epoll_pwait2 and pidfd_open fail with ENOSYS in this run\n");
     }
+    {
+        /* Let the backend probe the kernel once here, so every test inherits the answer (valgrind
+           warns about each process that tries a system call it does not know). */
+        evl_loop probe;
+        if (evl_init(&probe) == 0) evl_deinit(&probe);
+    }
     for (i = 0; i < (int)(sizeof suites / sizeof suites[0]); i++)
         for (tc = suites[i]; tc->name; tc++) {
             if (!matches(tc->name, argc, argv)) continue;

@@ -94,6 +94,7 @@ static void second_watcher_on_a_descriptor_is_refused(void) {
     CHECK_EQ(evl_init(&loop), 0);
     t_pipe(fds);
     setup(&loop, &a, &sa, fds[0], EVL_READ);
+    memset(&sb, 0, sizeof sb);
     evl_io_init(&b, t_record_io, fds[0], EVL_READ);
     b.data = &sb;
     CHECK_EQ(evl_io_start(&loop, &b), -EEXIST);
@@ -210,6 +211,7 @@ static void regular_file_is_ready_at_every_iteration(void) {
     for (i = 0; i < 3; i++) CHECK_EQ(evl_run(&loop, 0), 1);
     CHECK_EQ(seen.calls, 3);
     CHECK_EQ(seen.all, EVL_READ | EVL_WRITE);  /* as poll() reports a file: no PRI */
+    memset(&seen2, 0, sizeof seen2);
     evl_io_init(&second, t_record_io, fd, EVL_READ);
     second.data = &seen2;
     CHECK_EQ(evl_io_start(&loop, &second), -EEXIST);

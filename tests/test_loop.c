@@ -350,8 +350,10 @@ static void backend_timeout_reports_the_next_timer(void) {
     evl_timer_start(&loop, &t, EVL_US(1500), 0);
     left = evl_backend_timeout(&loop);
     CHECK(left <= EVL_US(1500));
-    CHECK(left > EVL_US(t_slow ? 0 : 500));     /* not rounded to whole milliseconds */
-    CHECK(left % EVL_MS(1) != 0);
+    if (!t_slow) {                              /* valgrind may take the whole 1.5 ms meanwhile */
+        CHECK(left > EVL_US(500));
+        CHECK(left % EVL_MS(1) != 0);           /* not rounded to whole milliseconds */
+    }
     evl_deinit(&loop);
 }
 
