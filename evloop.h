@@ -329,7 +329,7 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop);
    referenced watchers still active, -EBUSY when called from inside the same loop, -EINVAL for a
    loop that is not initialised, or another negative errno if the backend failed.
 
-   One iteration: due timers, PREPARE hooks, wait for events, io callbacks (in the order the kernel
+   One iteration: PREPARE hooks, wait for events, due timers, io callbacks (in the order the kernel
    reported them), always-ready descriptors, signals, child processes, async wake-ups, CHECK hooks.
 
    evl_stop makes evl_run return after the callback that is running; it may be called from a
@@ -939,10 +939,9 @@ EVLOOP_API void evl_stop(evl_loop *loop) {
 
 /* ---- Dispatch -------------------------------------------------------------------------------- */
 
-EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop, int count) {
+EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
     int i;
-    loop->ready_count = count;
-    for (i = 0; i < count; i++) {
+    for (i = 0; i < loop->ready_count; i++) {
         evl_io *w = loop->ready[i].w;
         unsigned revents;
         if (!w) continue;                           /* stopped by an earlier callback */
@@ -1064,17 +1063,19 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
     loop->run_end = evl__add_sat(loop->now, duration);
     for (;;) {
         int count;
-        evl__run_due_timers(loop);
-        if (evl__stopping(loop)) break;
-        if (!evl__walk(loop, &loop->prepares, evl__visit_hook)) break;
-        if (evl__stopping(loop)) break;
+        if (!evl__walk(loop, &loop->prepares, evl__visit_hook) || evl__stopping(loop)) break;
         count = evl__backend_wait(loop, evl__poll_timeout(loop));
         if (count < 0) {
             result = count;
             break;
         }
         evl_now_update(loop);
-        evl__dispatch_ready(loop, count);
+        /* Timers first, so that a wait that overslept still fires what came due during it; the
+           io batch is already recorded, so a timer callback that stops a watcher drops its event. */
+        loop->ready_count = count;
+        evl__run_due_timers(loop);
+        if (evl__stopping(loop)) break;
+        evl__dispatch_ready(loop);
         if (evl__stopping(loop)) break;
         if (!evl__walk(loop, &loop->files, evl__visit_file)) break;
         if (evl__stopping(loop)) break;
@@ -1083,6 +1084,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (!evl__walk(loop, &loop->checks, evl__visit_hook)) break;
         if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
     }
+    loop->ready_count = 0;                      /* what is left of an interrupted batch comes again */
     loop->running = 0;
     EVL__STORE(&loop->stop, 0);
     return result < 0 ? result : (int)loop->refs;

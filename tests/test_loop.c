@@ -310,15 +310,38 @@ static void hooks_run_before_and_after_waiting_in_start_order(void) {
     t.data = (void *)9;
     evl_timer_start(&loop, &t, EVL_MS(5), 0);
     CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
-    /* pass 1: prepare, wait (timer not due), check; pass 2: timer, prepare, wait, check */
+    /* first pass: prepare, wait (the timer is not due), check; last: prepare, wait, timer, check */
     CHECK(order_len >= 7);
     CHECK_EQ(order[0], 1);
     CHECK_EQ(order[1], 2);
     CHECK_EQ(order[2], 3);
-    CHECK_EQ(order[order_len - 4], 9);
-    CHECK_EQ(order[order_len - 3], 1);
-    CHECK_EQ(order[order_len - 2], 2);
+    CHECK_EQ(order[order_len - 4], 1);
+    CHECK_EQ(order[order_len - 3], 2);
+    CHECK_EQ(order[order_len - 2], 9);
     CHECK_EQ(order[order_len - 1], 3);
+    evl_deinit(&loop);
+}
+
+static void oversleep_once(evl_loop *loop, evl_hook *h) {
+    evl_time end = t_clock() + EVL_MS(10);
+    (void)loop;
+    while (t_clock() < end) {
+    }
+    h->data = (void *)1;
+}
+
+static void timer_due_within_the_run_fires_even_if_the_wait_overslept(void) {
+    evl_loop loop;
+    evl_timer t;
+    evl_hook slow;
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_timer_init(&t, count_timer);
+    evl_timer_start(&loop, &t, EVL_MS(5), 0);
+    evl_hook_init(&slow, oversleep_once, EVL_PREPARE);
+    evl_hook_start(&loop, &slow);
+    evl_unref(&loop, &slow);
+    CHECK_EQ(evl_run(&loop, EVL_MS(6)), 0);    /* the run's end passed too, but the timer was due */
+    CHECK_EQ(calls, 1);
     evl_deinit(&loop);
 }
 
@@ -435,6 +458,7 @@ const t_case loop_tests[] = {
     T(stop_from_signal_handler_wakes_the_loop),
     T(nested_run_is_refused),
     T(hooks_run_before_and_after_waiting_in_start_order),
+    T(timer_due_within_the_run_fires_even_if_the_wait_overslept),
     T(backend_fd_becomes_readable_when_io_is_ready),
     T(backend_timeout_reports_the_next_timer),
     T(now_is_cached_and_update_reads_the_clock),

@@ -217,6 +217,34 @@ static void watchers_started_in_a_callback_work(void) {
     evl_deinit(&loop);
 }
 
+static void stop_io_from_timer(evl_loop *loop, evl_timer *t) {
+    evl_io *w = (evl_io *)t->data;
+    evl_io_stop(loop, w);
+    memset(w, 0xAA, sizeof *w);
+    free(w);
+}
+
+static void timer_callback_may_free_an_io_watcher_with_a_pending_event(void) {
+    evl_loop loop;
+    evl_io *w = (evl_io *)malloc(sizeof *w);
+    evl_timer t;
+    t_seen seen;
+    int fds[2];
+    memset(&seen, 0, sizeof seen);
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    evl_io_init(w, t_record_io, fds[0], EVL_READ);
+    w->data = &seen;
+    CHECK_EQ(evl_io_start(&loop, w), 0);
+    evl_timer_init(&t, stop_io_from_timer);
+    t.data = w;
+    evl_timer_start(&loop, &t, 0, 0);
+    CHECK_EQ(write(fds[1], "x", 1), 1);        /* the event and the timer come in one pass */
+    CHECK_EQ(evl_run(&loop, 0), 0);
+    CHECK_EQ(seen.calls, 0);
+    evl_deinit(&loop);
+}
+
 /* ---- files ----------------------------------------------------------------------------------- */
 
 static void stop_next_file(evl_loop *loop, evl_io *w, unsigned revents) {
@@ -506,6 +534,7 @@ const t_case safety_tests[] = {
     T(reused_watcher_memory_gets_no_stale_event),
     T(narrowed_interest_is_respected_within_a_batch),
     T(watchers_started_in_a_callback_work),
+    T(timer_callback_may_free_an_io_watcher_with_a_pending_event),
     T(always_ready_watchers_may_stop_each_other),
     T(timer_callback_may_free_timers_due_in_the_same_iteration),
     T(timer_may_restart_itself_in_its_callback),
