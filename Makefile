@@ -22,7 +22,7 @@ TESTWARN = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror
 
 HEADERS  = evloop.h evloop_epoll.h
 TEST_SRC = $(wildcard tests/*.c)
-EXAMPLES = demo echo_server timers signals children async hooks
+EXAMPLES = demo echo_server timers signals children async hooks embed
 B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
@@ -124,7 +124,7 @@ demo: $(B)/examples/demo
 # Every example that ends by itself is run, and must succeed.
 check-examples: examples
 	@echo "== examples"
-	@set -e; for e in demo timers signals children async hooks; do \
+	@set -e; for e in demo timers signals children async hooks embed; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$$e.out; done
 
 check: check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind check-examples

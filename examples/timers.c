@@ -5,7 +5,8 @@
  * A 250 ms heartbeat repeats without drift (each deadline is the previous one plus the period, so
  * the printed times stay on the 250 ms grid however late a callback runs).  A watchdog is pushed
  * back with evl_timer_again each time the "work" ticks, and fires once the work stops.  A
- * housekeeping timer is unreferenced: it runs while others do, but does not keep the loop alive. */
+ * housekeeping timer is unreferenced: it runs while others do, but does not keep the loop alive.
+ * A last one is started at an absolute time with evl_timer_start_at. */
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
@@ -34,6 +35,11 @@ static void on_watchdog(evl_loop *loop, evl_timer *t) {
     evl_timer_stop(loop, t);            /* it repeats with its period otherwise */
 }
 
+static void on_deadline(evl_loop *loop, evl_timer *t) {
+    (void)t;
+    printf("%8.3f ms  the absolute deadline (start + 1.2 s) has come\n", elapsed_ms(loop));
+}
+
 static void on_housekeeping(evl_loop *loop, evl_timer *t) {
     (void)t;
     printf("%8.3f ms  housekeeping (unreferenced)\n", elapsed_ms(loop));
@@ -41,7 +47,7 @@ static void on_housekeeping(evl_loop *loop, evl_timer *t) {
 
 int main(void) {
     evl_loop loop;
-    evl_timer heartbeat, work, watchdog, housekeeping;
+    evl_timer heartbeat, work, watchdog, housekeeping, deadline;
     int beats = 0;
     if (evl_init(&loop) < 0) return 1;
     start = evl_now(&loop);
@@ -57,6 +63,9 @@ int main(void) {
     evl_timer_init(&work, on_work);
     work.data = &watchdog;
     evl_timer_start(&loop, &work, EVL_MS(100), EVL_MS(200));
+
+    evl_timer_init(&deadline, on_deadline);
+    evl_timer_start_at(&loop, &deadline, start + EVL_MS(1200), 0);   /* on the loop's clock */
 
     evl_timer_init(&housekeeping, on_housekeeping);
     evl_timer_start(&loop, &housekeeping, EVL_MS(500), EVL_MS(500));
