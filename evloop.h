@@ -588,8 +588,8 @@ EVL__PRIVATE void evl__activate(evl_loop *loop, evl__node *n, evl__node *list) {
     loop->refs += (unsigned)evl__referenced(n);
 }
 
-/* Walks over a list run callbacks; a callback may remove any node, so removal goes through here
-   and moves the walk's cursor past the node it takes away. */
+/* A walk over a list runs callbacks, and a callback may remove any node: so every removal goes
+   through here and moves the walk's cursor past the node it takes away. */
 EVL__PRIVATE void evl__list_remove(evl_loop *loop, evl__node *n) {
     if (n == loop->walk_next) loop->walk_next = n == loop->walk_last ? NULL : n->next;
     if (n == loop->walk_last) loop->walk_last = evl__prev(n);
@@ -645,8 +645,7 @@ EVLOOP_API evl_time evl_now(const evl_loop *loop) { return loop ? loop->now : 0;
 EVLOOP_API evl_time evl_now_update(evl_loop *loop) {
     evl_time t = evl__clock_now();
     if (!loop) return t;
-    /* The clock is monotonic, but keep the cache so even across a suspended machine's quirks. */
-    if (t > loop->now) loop->now = t;
+    if (t > loop->now) loop->now = t;           /* never backwards, whatever the clock does */
     return loop->now;
 }
 
@@ -1061,9 +1060,11 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
     loop->running = 1;
     evl_now_update(loop);
     loop->run_end = evl__add_sat(loop->now, duration);
+    /* Each phase returns early once evl_stop is called; the loop then leaves after it. */
     for (;;) {
         int count;
-        if (!evl__walk(loop, &loop->prepares, evl__visit_hook) || evl__stopping(loop)) break;
+        evl__walk(loop, &loop->prepares, evl__visit_hook);
+        if (evl__stopping(loop)) break;
         count = evl__backend_wait(loop, evl__poll_timeout(loop));
         if (count < 0) {
             result = count;
@@ -1077,11 +1078,11 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (evl__stopping(loop)) break;
         evl__dispatch_ready(loop);
         if (evl__stopping(loop)) break;
-        if (!evl__walk(loop, &loop->files, evl__visit_file)) break;
+        evl__walk(loop, &loop->files, evl__visit_file);
         if (evl__stopping(loop)) break;
         evl__run_woken(loop);
         if (evl__stopping(loop)) break;
-        if (!evl__walk(loop, &loop->checks, evl__visit_hook)) break;
+        evl__walk(loop, &loop->checks, evl__visit_hook);
         if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
     }
     loop->ready_count = 0;                      /* what is left of an interrupted batch comes again */

@@ -310,15 +310,25 @@ static void hooks_run_before_and_after_waiting_in_start_order(void) {
     t.data = (void *)9;
     evl_timer_start(&loop, &t, EVL_MS(50), 0);
     CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
-    /* first pass: prepare, wait (the timer is not due), check; last: prepare, wait, timer, check */
-    CHECK(order_len >= 7);
-    CHECK_EQ(order[0], 1);
-    CHECK_EQ(order[1], 2);
-    CHECK_EQ(order[2], 3);
-    CHECK_EQ(order[order_len - 4], 1);
-    CHECK_EQ(order[order_len - 3], 2);
-    CHECK_EQ(order[order_len - 2], 9);
-    CHECK_EQ(order[order_len - 1], 3);
+    /* Every pass is: prepare hooks in start order, the wait, the timer if it is due, the check
+       hook.  How many passes come before the timer depends on the machine. */
+    {
+        int i = 0, timer_passes = 0;
+        while (i < order_len) {
+            CHECK(i + 2 < order_len);
+            CHECK_EQ(order[i], 1);
+            CHECK_EQ(order[i + 1], 2);
+            if (order[i + 2] == 9) {
+                timer_passes++;
+                i++;
+                CHECK(i + 2 < order_len);
+            }
+            CHECK_EQ(order[i + 2], 3);
+            i += 3;
+        }
+        CHECK_EQ(timer_passes, 1);
+        CHECK_EQ(order[order_len - 2], 9);      /* the loop ended with the pass that fired it */
+    }
     evl_deinit(&loop);
 }
 
