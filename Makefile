@@ -27,7 +27,7 @@ B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
         check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
-        check-alloc check-examples
+        check-alloc check-examples check-docs
 
 all: $(B)/test examples
 
@@ -127,7 +127,18 @@ check-examples: examples
 	@set -e; for e in demo timers signals children async hooks embed; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$$e.out; done
 
-check: check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind check-examples
+# The example at the top of evloop.h and the one in README.md compile warning-free and run.
+check-docs: $(HEADERS) README.md
+	@echo "== the documented examples"
+	@mkdir -p $(B)/docs
+	@awk '/^   EXAMPLE$$/{f=1;next} f&&/^   CONFIGURATION/{exit} f&&/^       /{sub(/^       /,"");print}' evloop.h \
+	    > $(B)/docs/header_example.c
+	@awk '/^```c$$/{n++;f=(n==1);next} /^```$$/{f=0} f' README.md > $(B)/docs/readme_example.c
+	@set -e; for f in header_example readme_example; do \
+	    $(CC) $(STRICT) -Werror -I. $(B)/docs/$$f.c -o $(B)/docs/$$f; \
+	    echo "   $$f.c: compiles; runs on empty input"; ./$(B)/docs/$$f < /dev/null > /dev/null; done
+
+check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind check-examples
 	@echo "== make check: all passed"
 
 # ---- benchmarks -------------------------------------------------------------------------------
