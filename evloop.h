@@ -679,18 +679,20 @@ EVL__PRIVATE evl_time evl__tick_time(uint64_t tick) {
     return tick >= (EVL_FOREVER >> EVL__TICK_SHIFT) ? EVL_FOREVER : tick << EVL__TICK_SHIFT;
 }
 
-/* When the wheel next needs a look for this timer: its deadline if it sits in the lowest level,
-   else the start of its slot, where it cascades down. */
+/* Also lowers wh->next to when the wheel must next look at this timer: its deadline in the lowest
+   level; above, the start of its slot (where it cascades down), which is its own tick with the
+   bits below the level cleared, since above the level it shares its bits with the wheel's tick. */
 EVL__PRIVATE void evl__wheel_insert(evl__wheel *wh, evl_timer *t) {
     uint64_t tick = t->deadline >> EVL__TICK_SHIFT;
-    unsigned level, slot;
+    unsigned level, shift, slot;
     evl_time wake;
     if (tick < wh->tick) tick = wh->tick;           /* already due: the current slot */
     level = evl__wheel_level(tick, wh->tick);
-    slot = (unsigned)(tick >> (level * EVL__WHEEL_BITS)) & (EVL__WHEEL_SLOTS - 1);
+    shift = level * EVL__WHEEL_BITS;
+    slot = (unsigned)(tick >> shift) & (EVL__WHEEL_SLOTS - 1);
     evl__insert_before(&t->link, &wh->slot[level][slot]);
     wh->occupied[level] |= (uint64_t)1 << slot;
-    wake = level == 0 ? t->deadline : evl__tick_time(evl__slot_start(wh->tick, level, slot));
+    wake = level == 0 ? t->deadline : tick >> shift << shift << EVL__TICK_SHIFT;
     if (wake < wh->next) wh->next = wake;
 }
 
@@ -815,8 +817,10 @@ EVLOOP_API void evl_timer_stop(evl_loop *loop, evl_timer *t) {
 }
 
 EVLOOP_API void evl_timer_start_at(evl_loop *loop, evl_timer *t, evl_time deadline, evl_time repeat) {
-    EVLOOP_ASSERT(evl__loop_ok(loop) && t && t->cb);
-    if (!evl__loop_ok(loop) || !t || !t->cb) return;
+    if (!evl__loop_ok(loop) || !t || !t->cb) {
+        EVLOOP_ASSERT(evl__loop_ok(loop) && t && t->cb);   /* an uninitialised loop or timer */
+        return;
+    }
     if (evl__linked(&t->link)) evl__unlink(&t->link);
     else loop->refs += (unsigned)evl__referenced(&t->link);
     t->deadline = deadline;
@@ -1041,7 +1045,7 @@ EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
 /* How long the backend may block: until the next timer, the end of the run, or not at all. */
 EVL__PRIVATE evl_time evl__poll_timeout(evl_loop *loop) {
     evl_time until = loop->wheel.next < loop->run_end ? loop->wheel.next : loop->run_end;
-    if (loop->refs == 0 || evl__stopping(loop) || evl__has_pending_work(loop) || until <= loop->now) return 0;
+    if (until <= loop->now || loop->refs == 0 || evl__stopping(loop) || evl__has_pending_work(loop)) return 0;
     if (until == EVL_FOREVER) return EVL_FOREVER;
     /* Callbacks since the last clock read took time: measure it, or timers would fire late. */
     evl_now_update(loop);

@@ -64,10 +64,11 @@ EVL__PRIVATE uint32_t evl__epoll_interest(unsigned events) {
            (events & EVL_PRI ? (uint32_t)EPOLLPRI : 0u);
 }
 
+/* EPOLLIN, EPOLLERR and EPOLLHUP have the values of EVL_READ, EVL_ERROR and EVL_HUP; EPOLLOUT and
+   EPOLLPRI are EVL_PRI and EVL_WRITE swapped.  The mapping runs once per event, so it is done with
+   shifts; the asserts in evl__backend_init keep it honest. */
 EVL__PRIVATE unsigned evl__epoll_revents(uint32_t e) {
-    return (e & EPOLLIN ? (unsigned)EVL_READ : 0u) | (e & EPOLLOUT ? (unsigned)EVL_WRITE : 0u) |
-           (e & EPOLLPRI ? (unsigned)EVL_PRI : 0u) | (e & EPOLLERR ? (unsigned)EVL_ERROR : 0u) |
-           (e & EPOLLHUP ? (unsigned)EVL_HUP : 0u);
+    return (unsigned)((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) | (e & EPOLLOUT) >> 1 | (e & EPOLLPRI) << 1);
 }
 
 EVL__PRIVATE int evl__epoll_ctl(evl_loop *loop, int op, int fd, uint32_t events, void *ptr) {
@@ -98,6 +99,9 @@ EVL__PRIVATE int evl__epoll_probe_pwait2(int epfd) {
 EVL__PRIVATE int evl__backend_init(evl_loop *loop) {
     evl__backend *b = &loop->backend;
     int rc;
+    EVLOOP_ASSERT(evl__epoll_revents(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLERR | EPOLLHUP) ==
+                  (unsigned)(EVL_READ | EVL_WRITE | EVL_PRI | EVL_ERROR | EVL_HUP));
+    EVLOOP_ASSERT(evl__epoll_revents(EPOLLOUT) == EVL_WRITE && evl__epoll_revents(EPOLLPRI) == EVL_PRI);
     b->wakefd = b->timerfd = -1;
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (b->epfd < 0) return -errno;
@@ -139,39 +143,43 @@ EVL__PRIVATE void evl__backend_io_stop(evl_loop *loop, evl_io *w) {
     if (loop->backend.epfd >= 0) (void)evl__epoll_ctl(loop, EPOLL_CTL_DEL, w->fd, 0, w);
 }
 
-/* Without epoll_pwait2, epoll_wait only takes milliseconds; rather than round a deadline (late by
-   up to a millisecond) the timerfd is armed at it and epoll_wait waits for that. */
+/* A finite timeout.  Without epoll_pwait2, epoll_wait only takes milliseconds; rather than round a
+   deadline (late by up to a millisecond) the timerfd is armed at it and epoll_wait waits for that. */
 EVL__PRIVATE int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
-    if (timeout != 0 && timeout != EVL_FOREVER) {
-        evl_time deadline = evl__add_sat(loop->now, timeout);
-        if (deadline != b->timer_armed) {
-            struct itimerspec its;
-            memset(&its, 0, sizeof its);
-            its.it_value.tv_sec = (time_t)(deadline / 1000000000u);
-            its.it_value.tv_nsec = (long)(deadline % 1000000000u);
-            if (timerfd_settime(b->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return -1;
-            b->timer_armed = deadline;
-        }
+    evl_time deadline = evl__add_sat(loop->now, timeout);
+    if (deadline != b->timer_armed) {
+        struct itimerspec its;
+        memset(&its, 0, sizeof its);
+        its.it_value.tv_sec = (time_t)(deadline / 1000000000u);
+        its.it_value.tv_nsec = (long)(deadline % 1000000000u);
+        if (timerfd_settime(b->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return -1;
+        b->timer_armed = deadline;
     }
-    return epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, timeout == 0 ? 0 : -1);
+    return epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, -1);
 }
 
+/* A finite timeout, to the nanosecond. */
 EVL__PRIVATE int evl__epoll_wait_ns(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
-    struct timespec ts, *tsp = NULL;
-    if (timeout != EVL_FOREVER) {
-        ts.tv_sec = (time_t)(timeout / 1000000000u);
-        ts.tv_nsec = (long)(timeout % 1000000000u);
-        tsp = &ts;
-    }
-    return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, tsp, NULL, 0);
+    struct timespec ts;
+    ts.tv_sec = (time_t)(timeout / 1000000000u);
+    ts.tv_nsec = (long)(timeout % 1000000000u);
+    return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, &ts, NULL, 0);
 }
 
 EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
     int n, i, count = 0;
-    n = b->timerfd < 0 ? evl__epoll_wait_ns(loop, timeout) : evl__epoll_wait_ms(loop, timeout);
+    /* epoll_wait is cheaper than epoll_pwait2 (no timespec to copy in, a direct libc call), so
+       it serves whenever no sub-millisecond timeout is needed: a pass that does not block, or
+       an endless wait. */
+    if (timeout == 0 || timeout == EVL_FOREVER)
+        n = epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, timeout == 0 ? 0 : -1);
+    else if (b->timerfd < 0)
+        n = evl__epoll_wait_ns(loop, timeout);
+    else
+        n = evl__epoll_wait_ms(loop, timeout);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         void *p = b->events[i].data.ptr;
