@@ -3,8 +3,10 @@
 #   make demo       build and run the demo: an echo server and its client on loopback
 #   make test       build the test suite with gcc and run it
 #   make check      what CI runs: test, the old-kernel fallbacks (--nosys), clang, ASan+UBSan,
-#                   valgrind, TSan on the threaded tests, the headers warning-free in C99, C11 and
-#                   C++, no heap allocation in the implementation, and every example
+#                   valgrind, TSan on the threaded and fiber tests, the headers warning-free in
+#                   C99, C11 and C++, no heap allocation in the implementation, every example,
+#                   and the suite on aarch64, armhf, armel, riscv64 (qemu-user), i386, musl, with
+#                   the ucontext fallback and without fibers
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
 #   make clean
@@ -27,7 +29,7 @@ B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
         check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
-        check-alloc check-examples check-docs
+        check-alloc check-examples check-docs check-cross
 
 all: $(B)/test examples
 
@@ -35,26 +37,26 @@ all: $(B)/test examples
 
 $(B)/test: $(TEST_SRC) tests/t.h $(HEADERS)
 	@mkdir -p $(B)
-	$(CC) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@
+	$(CC) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@ -lm
 
 $(B)/test-clang: $(TEST_SRC) tests/t.h $(HEADERS)
 	@mkdir -p $(B)
-	$(CLANG) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@
+	$(CLANG) $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $@ -lm
 
 $(B)/test-asan: $(TEST_SRC) tests/t.h $(HEADERS)
 	@mkdir -p $(B)
 	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    $(TESTWARN) -pthread $(TEST_SRC) -o $@
+	    $(TESTWARN) -pthread $(TEST_SRC) -o $@ -lm
 
 $(B)/test-tsan: $(TEST_SRC) tests/t.h $(HEADERS)
 	@mkdir -p $(B)
-	$(CLANG) -O1 -g -fsanitize=thread $(TESTWARN) -pthread $(TEST_SRC) -o $@
+	$(CLANG) -O1 -g -fsanitize=thread $(TESTWARN) -pthread $(TEST_SRC) -o $@ -lm
 
 test: $(B)/test
 	./$(B)/test
 
-# The tests that involve threads or signal handlers, for ThreadSanitizer.
-TSAN_TESTS = thread signal async stop_from fork
+# The tests that involve threads, signal handlers or fibers, for ThreadSanitizer.
+TSAN_TESTS = thread signal async stop_from fork suite=fiber
 
 check-test: $(B)/test
 	@echo "== test suite (gcc)"
@@ -138,7 +140,14 @@ check-docs: $(HEADERS) README.md
 	    $(CC) $(STRICT) -Werror -I. $(B)/docs/$$f.c -o $(B)/docs/$$f; \
 	    echo "   $$f.c: compiles; runs on empty input"; ./$(B)/docs/$$f < /dev/null > /dev/null; done
 
-check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind check-examples
+# The suite on every CPU and C library (qemu-user, i386, ucontext, musl, no fibers), and the
+# context switch alone on Windows (wine) and RISC-V without an FPU: see tests/matrix.sh.
+check-cross:
+	@echo "== other CPUs, C libraries and configurations"
+	sh tests/matrix.sh
+
+check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind \
+       check-examples check-cross
 	@echo "== make check: all passed"
 
 # ---- benchmarks -------------------------------------------------------------------------------

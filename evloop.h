@@ -108,9 +108,10 @@
 #define _GNU_SOURCE 1
 #endif
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifndef EVL__CONTEXT_ONLY  /* see "Fibers: switching contexts" */
+#include <errno.h>
 #include <stdio.h>                  /* FILE, for evl_dump */
 #ifndef _WIN32
 #include <sys/types.h>              /* pid_t */
@@ -263,6 +264,97 @@ struct evl_child {
     evl__child_backend backend;
 };
 
+#endif /* !EVL__CONTEXT_ONLY */
+
+#ifndef EVLOOP_NO_FIBERS
+/* ---- Fibers: which context switch this build uses ---------------------------------------------
+   Hand-written assembly for the CPUs below; makecontext/swapcontext for any other (or when
+   EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too). */
+#if defined(EVLOOP_FIBER_UCONTEXT)
+#if defined(_WIN32)
+#error "evloop: EVLOOP_FIBER_UCONTEXT is not available on Windows"
+#endif
+#define EVL__CTX_UCONTEXT 1
+#elif defined(_MSC_VER) && !defined(__clang__)
+#error "evloop: fibers need GCC or clang (GNU asm); define EVLOOP_NO_FIBERS"
+#elif defined(__x86_64__) && defined(_WIN32)
+#define EVL__CTX_WIN64 1
+#elif defined(__x86_64__) && !defined(__ILP32__)
+#define EVL__CTX_X86_64 1                       /* x32 (ILP32) takes ucontext */
+#elif defined(__i386__) && !defined(_WIN32)
+#define EVL__CTX_I386 1
+#elif defined(__aarch64__) && !defined(__ILP32__) && !defined(_WIN32)
+#define EVL__CTX_AARCH64 1
+#elif defined(__arm__) && !defined(_WIN32) && defined(__ARM_ARCH) && __ARM_ARCH >= 5 && \
+    (!defined(__thumb__) || defined(__thumb2__))
+#define EVL__CTX_ARM 1                          /* Thumb-1-only cores take ucontext */
+#elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 64
+#define EVL__CTX_RISCV64 1
+#elif defined(_WIN32)
+#error "evloop: no fiber context switch for this Windows CPU; define EVLOOP_NO_FIBERS"
+#else
+#define EVL__CTX_UCONTEXT 1
+#endif
+
+#if defined(EVL__CTX_UCONTEXT)
+#include <ucontext.h>
+#endif
+
+/* A suspended execution: its saved stack pointer (the registers are on its stack) and what the
+   sanitizers and valgrind need to follow a switch.  The tool fields are there in every build, so
+   that files compiled with and without a sanitizer agree on the layout. */
+typedef struct evl__ctx {
+#if defined(EVL__CTX_UCONTEXT)
+    ucontext_t uc;
+#else
+    void *sp;
+#endif
+    void (*entry)(void *);
+    void *arg;
+    void *stack_lo;                 /* [stack_lo, stack_lo + stack_size); unknown (NULL, 0) */
+    size_t stack_size;              /* for the thread's own stack until ASan reports it */
+    struct evl__ctx *asan_from;     /* who switched to this context last */
+    void *tsan_fiber;
+    unsigned valgrind_id;
+    unsigned char tsan_owned, valgrind_registered;
+} evl__ctx;
+
+#ifndef EVL__CONTEXT_ONLY
+#ifndef _WIN32
+#include <sys/socket.h>                         /* struct sockaddr, socklen_t */
+#endif
+
+typedef struct evl_fiber evl_fiber;
+typedef struct evl_chan evl_chan;
+typedef void (*evl_fiber_fn)(void *arg);
+
+struct evl_fiber {
+    evl__node link;                 /* on the loop's list of fibers until it has finished */
+    void *data;                     /* yours */
+    evl_fiber_fn fn;
+    void *arg;
+    evl_loop *loop;
+    evl__node queue;                /* the ready queue, or the waiters of a channel or a join */
+    evl__node joiners;              /* fibers in evl_fiber_join for this one */
+    evl_io io;                      /* what evl_wait waits for */
+    evl_timer timer;                /* the timeout of a wait, or evl_sleep */
+    int result;                     /* what the current wait returns */
+    int dup_fd;                     /* evl_wait's duplicate of an already watched descriptor */
+    unsigned char state, waiting, cancel, stack_mapped;
+    evl__ctx ctx;
+};
+
+struct evl_chan {
+    unsigned char *buf;
+    size_t elem_size, capacity, head, count;
+    int closed;
+    evl__node senders, receivers;   /* fibers waiting for room, for an element */
+};
+#endif /* !EVL__CONTEXT_ONLY */
+#endif /* EVLOOP_NO_FIBERS */
+
+#ifndef EVL__CONTEXT_ONLY
+
 /* The timer wheel: 9 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
    which its deadline tick differs from the wheel's current tick, so levels cover about 65 us,
    4 ms, 268 ms, 17 s, 18 min, 19 h, 51 days, 9 years and the rest of time. */
@@ -308,6 +400,14 @@ struct evl_loop {
     evl__wheel wheel;
     evl__ready ready[EVLOOP_MAX_EVENTS];
     evl__backend backend;
+#ifndef EVLOOP_NO_FIBERS
+    evl__node fibers;               /* every fiber that has not finished */
+    evl__node fibers_ready;         /* fibers to resume, in order */
+    evl__node fibers_new;           /* started during this iteration: they run from the next */
+    evl_fiber *fiber_finished;      /* returned; the next context to run releases its stack */
+    unsigned fiber_budget;          /* resumes left before the loop polls again */
+    evl__ctx main_ctx;              /* evl_run's own stack, while a fiber runs */
+#endif
 };
 
 /* ============================================================================================== */
@@ -434,9 +534,72 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    timer due-in and repeat, and whether it is unreferenced. */
 EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
 
+#ifndef EVLOOP_NO_FIBERS
+/* ---- Fibers -----------------------------------------------------------------------------------
+   Straight-line code with non-blocking I/O: a fiber runs on its own stack inside the loop, and
+   the blocking-style calls below suspend it until its descriptor is ready, its timer expires, or
+   a channel moves, while the loop goes on with other fibers and callbacks.
+
+   evl_fiber_start runs fn(arg) in a new fiber, first in the next iteration of evl_run.  stack is
+   stack_size bytes of your memory (at least 4 KiB; 16 KiB or more if the fiber calls printf),
+   or NULL: the library then maps stack_size bytes (0: 64 KiB) with an inaccessible guard page
+   below, so an overflow crashes at once instead of overwriting memory, and unmaps it when the
+   fiber returns.  A fiber that returns is finished: the library no longer touches it, so it can be
+   freed or started again.  It keeps evl_run alive until then (unless evl_unref'd).  Returns 0,
+   -EINVAL, or -ENOMEM (-errno) if the stack cannot be mapped.  f must not be a live fiber.
+   evl_fiber_self: the running fiber, or NULL in a callback or outside the loop.
+   evl_fiber_done: 1 once f has returned (or was abandoned by evl_deinit), else 0.
+   evl_fiber_cancel: the wait f is in returns -ECANCELED now; if f is not waiting, its next wait
+   does.  Once: the wait after that is a normal one.  No-op for a finished fiber.
+   evl_fiber_join: from a fiber, wait until f has returned: 0, -ETIMEDOUT, -ECANCELED, -EDEADLK
+   (f is the caller).  A finished or abandoned f returns 0 at once.
+
+   The calls that may wait work only inside a fiber; outside one they return -EPERM.  timeout is
+   a duration or EVL_FOREVER, for the whole call; 0 checks without waiting.  Descriptors should be
+   non-blocking; a blocking one still never blocks the loop, as the calls wait for readiness first.
+   evl_wait: revents (> 0), -ETIMEDOUT, -ECANCELED, or an error of evl_io_start.  Waiting on a
+     descriptor that already has an io watcher in this loop watches a duplicate of it.
+   evl_sleep: 0 or -ECANCELED.  evl_yield: lets the other ready fibers and the loop run; 0 or
+     -ECANCELED.
+   evl_read: bytes read (> 0), 0 at end of file, or -errno.
+   evl_write: writes all len bytes, across partial writes: len or -errno (on an error or a timeout
+     part of the data may have been written).
+   evl_accept: the new descriptor, non-blocking and close-on-exec, or -errno.
+   evl_connect: 0 once connected, or -errno (a blocking socket is made non-blocking for the
+     duration of the call).  After -ETIMEDOUT or -ECANCELED the socket's state is unspecified.
+
+   A channel is a bounded queue between fibers in one thread, over your buffer of capacity (>= 1)
+   elements of elem_size bytes.  evl_chan_send copies an element in, evl_chan_recv one out, in
+   order; each waits while the channel is full or empty: 0, -ETIMEDOUT, -ECANCELED, -EPIPE once the
+   channel is closed (receivers first get what is left), -EINVAL for a bad channel.  Outside a
+   fiber they work when they need not wait, and return -EPERM when they would have to.
+   evl_chan_close: no more sends; wakes every waiter. */
+EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
+                               void *arg);
+EVLOOP_API evl_fiber *evl_fiber_self(void);
+EVLOOP_API int evl_fiber_done(const evl_fiber *f);
+EVLOOP_API void evl_fiber_cancel(evl_fiber *f);
+EVLOOP_API int evl_fiber_join(evl_fiber *f, evl_time timeout);
+
+EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout);
+EVLOOP_API int evl_sleep(evl_time duration);
+EVLOOP_API int evl_yield(void);
+EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout);
+EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout);
+EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
+EVLOOP_API int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
+
+EVLOOP_API void evl_chan_init(evl_chan *c, void *buf, size_t elem_size, size_t capacity);
+EVLOOP_API int evl_chan_send(evl_chan *c, const void *elem, evl_time timeout);
+EVLOOP_API int evl_chan_recv(evl_chan *c, void *elem, evl_time timeout);
+EVLOOP_API void evl_chan_close(evl_chan *c);
+#endif /* EVLOOP_NO_FIBERS */
+
 #ifdef __cplusplus
 }
 #endif
+
+#endif /* !EVL__CONTEXT_ONLY */
 
 #endif /* EVLOOP_H */
 
@@ -446,16 +609,23 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
 
 #if defined(EVLOOP_IMPLEMENTATION) && !defined(EVLOOP_IMPLEMENTED)
 #define EVLOOP_IMPLEMENTED
+#ifndef EVL__CONTEXT_ONLY
 
 #include <inttypes.h>
 #include <string.h>
 #ifndef _WIN32
-#include <signal.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(__APPLE__)
+#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
+    !defined(_BSD_SOURCE) && !defined(__APPLE__)
 #error "evloop: the implementation needs POSIX declarations: include evloop.h first, or define _GNU_SOURCE, or compile with -std=gnu99"
 #endif
 #endif
@@ -526,6 +696,15 @@ EVL__PRIVATE const char *evl__backend_name(void);
 EVL__PRIVATE void evl__wake_received(evl_loop *loop);               /* the backend saw its wake-up */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
 
+#ifndef EVLOOP_NO_FIBERS
+/* What the fiber scheduler (Fibers, below) offers the loop: */
+EVL__PRIVATE void evl__fibers_init(evl_loop *loop);
+EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop);   /* at the start of an iteration */
+EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop);
+EVL__PRIVATE void evl__run_fibers(evl_loop *loop);         /* the iteration's fiber phase */
+EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop);     /* evl_deinit */
+#endif
+
 /* What the operating-system layer (POSIX below) provides: */
 EVL__PRIVATE evl_time evl__clock_now(void);
 EVL__PRIVATE int evl__os_signal_valid(int signum);
@@ -535,6 +714,20 @@ EVL__PRIVATE void evl__os_yield(void);
 EVL__PRIVATE int evl__os_child_check(evl_pid pid);
 EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
 EVL__PRIVATE int evl__os_sigchld(void);
+#ifndef EVLOOP_NO_FIBERS
+EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable);
+EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable);
+EVL__PRIVATE void evl__os_close(int fd);
+EVL__PRIVATE int evl__os_dup(int fd);
+EVL__PRIVATE int evl__os_nonblocking(int fd);                       /* 1, 0, or -errno */
+EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on);
+EVL__PRIVATE int evl__os_poll(int fd, unsigned events);             /* EVL_ bits ready now */
+EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len);
+EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int nonblocking);
+EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+EVL__PRIVATE int evl__os_socket_error(int fd);
+#endif
 
 /* ---- Small helpers --------------------------------------------------------------------------- */
 
@@ -896,6 +1089,9 @@ EVLOOP_API int evl_init(evl_loop *loop) {
     evl__list_init(&loop->asyncs);
     evl__list_init(&loop->signals);
     evl__list_init(&loop->children);
+#ifndef EVLOOP_NO_FIBERS
+    evl__fibers_init(loop);
+#endif
     loop->now = evl__clock_now();
     evl__wheel_init(&loop->wheel, loop->now);
     rc = evl__backend_init(loop);
@@ -924,6 +1120,9 @@ EVLOOP_API void evl_deinit(evl_loop *loop) {
     /* The backend closes its descriptors without changing kernel state that a forked parent may
        share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule. */
     evl__backend_deinit(loop);
+#ifndef EVLOOP_NO_FIBERS
+    evl__abandon_fibers(loop);
+#endif
     for (n = loop->children.next; n != &loop->children; n = n->next)
         evl__backend_child_stop(loop, EVL__CONTAINER(n, evl_child, link));
     evl__detach_all(&loop->children);
@@ -1039,7 +1238,11 @@ EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
 
 EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
     return loop->woken || loop->signals_due || loop->children_due || loop->asyncs_due ||
-           !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due);
+           !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due)
+#ifndef EVLOOP_NO_FIBERS
+           || evl__fibers_pending(loop)
+#endif
+        ;
 }
 
 /* How long the backend may block: until the next timer, the end of the run, or not at all. */
@@ -1073,6 +1276,9 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
     /* Each phase returns early once evl_stop is called; the loop then leaves after it. */
     for (;;) {
         int count;
+#ifndef EVLOOP_NO_FIBERS
+        evl__admit_new_fibers(loop);
+#endif
         evl__walk(loop, &loop->prepares, evl__visit_hook);
         if (evl__stopping(loop)) break;
         count = evl__backend_wait(loop, evl__poll_timeout(loop));
@@ -1092,6 +1298,10 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (evl__stopping(loop)) break;
         evl__run_woken(loop);
         if (evl__stopping(loop)) break;
+#ifndef EVLOOP_NO_FIBERS
+        evl__run_fibers(loop);
+        if (evl__stopping(loop)) break;
+#endif
         evl__walk(loop, &loop->checks, evl__visit_hook);
         if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
     }
@@ -1378,6 +1588,1250 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
     c->cb(loop, c, status);
 }
 
+#endif /* !EVL__CONTEXT_ONLY */
+
+#ifndef EVLOOP_NO_FIBERS
+/* ============================================================================================== */
+/* Fibers: switching contexts                                                                     */
+/* ============================================================================================== */
+/* evloop's own tests of this layer define EVL__CONTEXT_ONLY to get nothing else from the header,
+   so that it can be tested on platforms the loop does not run on yet (Windows; a freestanding
+   RISC-V without an FPU, for which Debian has no C library). */
+#if defined(__GNUC__) || defined(__clang__)
+#define EVL__CTX_FN static __attribute__((unused))  /* a test of this layer may not use all of it */
+#else
+#define EVL__CTX_FN static
+#endif
+/* This part makes one stack stop and another run, and knows nothing of loops.  Each CPU's switch
+   saves exactly the callee-saved registers of its ABI (and the floating-point control state the
+   ABI says a callee preserves) on the current stack, stores the stack pointer, loads the other
+   one and returns there.  It is a separate assembly function rather than inline asm, so that the
+   compiler sees an ordinary call: it then assumes the caller-saved registers are lost, and the asm
+   need not list every register of every CPU variant (AVX-512, SVE...) as clobbered.  On ELF and
+   Mach-O the function is a weak, hidden symbol in its own COMDAT section, emitted under .ifndef,
+   so that copies from several translation units (EVLOOP_STATIC, LTO) merge into one.  The
+   sanitizers and valgrind are told about every switch, each only when it is present.
+   EVLOOP_NO_VALGRIND leaves the valgrind client requests out. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#  define EVL__CTX_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define EVL__CTX_ASAN 1
+#  endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#  define EVL__CTX_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define EVL__CTX_TSAN 1
+#  endif
+#endif
+#if !defined(EVLOOP_NO_VALGRIND) && !defined(_WIN32) && defined(__has_include)
+#  if __has_include(<valgrind/valgrind.h>)
+#    include <valgrind/valgrind.h>
+#    define EVL__CTX_VALGRIND 1
+#  endif
+#endif
+
+#if defined(EVL__CTX_ASAN)
+#  include <sanitizer/asan_interface.h>
+#endif
+#if defined(EVL__CTX_TSAN)
+#  include <sanitizer/tsan_interface.h>
+#endif
+
+
+/* Every asm backend provides two routines with the same contract:
+     swap(void **save_sp, void *load_sp)
+         push the callee-saved state, *save_sp = sp, sp = load_sp, pop the
+         state found there, return to the address found there.
+     start
+         never called: a new context's first "return" lands here, with the
+         C entry function and its argument in two callee-saved registers
+         (placed there by evl__ctx_make). It calls entry(arg) with the stack
+         aligned as the ABI wants, and traps if that ever returns.
+   The layout of the saved state is private to each backend's asm and its
+   evl__ctx_make; the version suffix changes whenever it does. */
+
+#if !defined(EVL__CTX_UCONTEXT) && !defined(EVL__CTX_WIN64)
+
+#if defined(__APPLE__)
+#  define EVL__ASM_BEGIN(sym)                                                  \
+     ".ifndef " sym "\n"                                                       \
+     ".pushsection __TEXT,__text,regular,pure_instructions\n"                  \
+     ".globl " sym "\n"                                                        \
+     ".private_extern " sym "\n"                                               \
+     ".weak_definition " sym "\n"                                              \
+     ".p2align 4\n"                                                            \
+     sym ":\n"
+#  define EVL__ASM_END(sym) ".popsection\n.endif\n"
+#  define EVL__CTX_HIDDEN __attribute__((visibility("hidden")))
+#else
+#  if defined(EVL__CTX_ARM) && defined(__thumb__)
+#    define EVL__ASM_THUMB_FUNC ".thumb_func\n"
+#  else
+#    define EVL__ASM_THUMB_FUNC ""
+#  endif
+#  define EVL__ASM_BEGIN(sym)                                                  \
+     ".ifndef " sym "\n"                                                       \
+     ".pushsection .text." sym ",\"axG\",%progbits," sym ",comdat\n"           \
+     ".weak " sym "\n"                                                         \
+     ".hidden " sym "\n"                                                       \
+     ".type " sym ",%function\n"                                               \
+     ".p2align 4\n"                                                            \
+     EVL__ASM_THUMB_FUNC                                                       \
+     sym ":\n"
+#  define EVL__ASM_END(sym) ".size " sym ",.-" sym "\n.popsection\n.endif\n"
+#  define EVL__CTX_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+/* The asm label pins the exact symbol name (no leading underscore on any
+   platform), so the C side and the asm side always agree. */
+#define EVL__CTX_DECLARE(swap_sym, start_sym)                                  \
+    void evl__ctx_swap_asm(void **save_sp, void *load_sp)                      \
+        __asm__(swap_sym) EVL__CTX_HIDDEN;                                     \
+    void evl__ctx_start_asm(void) __asm__(start_sym) EVL__CTX_HIDDEN;
+
+#endif /* asm on ELF / Mach-O */
+
+/* ---------------------------- x86_64 System V ---------------------------- */
+#if defined(EVL__CTX_X86_64)
+/* Callee-saved (psABI 3.2.1): rbx, rbp, r12-r15, rsp. No xmm register is
+   callee-saved. The same section makes the control bits of MXCSR and the x87
+   control word callee-saved, so each context keeps its own rounding mode,
+   exception masks and precision: they are saved here (8 bytes, one slot).
+   The status flags are caller-saved and deliberately not restored.
+   Saved frame, from the saved sp up:
+     [0] mxcsr | x87 cw << 32   [1] r15  [2] r14  [3] r13  [4] r12
+     [5] rbx   [6] rbp          [7] return address                     */
+#define EVL__CTX_SWAP_SYM  "evl__ctx_swap_x86_64_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_x86_64_v1"
+#define EVL__CTX_FRAME_WORDS 8
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm x86_64 System V"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    subq $8, %rsp\n"
+    "    stmxcsr (%rsp)\n"
+    "    fnstcw 4(%rsp)\n"
+    "    movq %rsp, (%rdi)\n"         /* *save_sp = sp */
+    "    movl (%rsp), %eax\n"         /* same widths as the stores, so the */
+    "    movzwl 4(%rsp), %ecx\n"      /* loads are forwarded from them     */
+    "    movq %rsi, %rsp\n"           /* sp = load_sp: now on the other stack */
+    "    cmpl (%rsp), %eax\n"         /* loading the control registers is  */
+    "    jne 1f\n"                    /* slow and they rarely differ       */
+    "    cmpw 4(%rsp), %cx\n"
+    "    je 2f\n"
+    "1:  ldmxcsr (%rsp)\n"
+    "    fldcw 4(%rsp)\n"
+    "2:  addq $8, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    /* The return address is undefined here: debuggers and unwinders stop. */
+    "    .cfi_startproc\n"
+    "    .cfi_undefined rip\n"
+    "    movq %r13, %rdi\n"
+    "    andq $-16, %rsp\n"           /* 16-aligned before the call, so entry */
+    "    call *%r12\n"                /* sees rsp+8 aligned, as after any call */
+    "    ud2\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+/* ------------------------------ i386 System V ----------------------------- */
+#elif defined(EVL__CTX_I386)
+/* Callee-saved (i386 psABI): ebx, esi, edi, ebp, esp. As on x86_64, the x87
+   control word and the control bits of MXCSR belong to the caller, so each
+   context keeps its own. MXCSR exists only with SSE; a build without -msse
+   may run on a CPU without it, so it is saved only when __SSE__ says the
+   compiler may use SSE (and the symbol name says which variant it is).
+   Arguments are on the stack. GCC and clang assume a 16-byte aligned stack
+   at calls on i386 Linux today, so start aligns to 16, not 4.
+   Saved frame, from the saved sp up:
+     [0] mxcsr  [1] x87 cw  [2] edi  [3] esi  [4] ebx  [5] ebp  [6] return */
+#if defined(__SSE__)
+#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_i386_sse_v1"
+#  define EVL__CTX_I386_MXCSR_SAVE "    stmxcsr (%esp)\n"
+#  define EVL__CTX_I386_MXCSR_LOAD "    ldmxcsr (%esp)\n"
+#  define EVL__CTX_I386_MXCSR_PEEK "    movl (%esp), %eax\n"
+#  define EVL__CTX_I386_MXCSR_SAME "    cmpl (%esp), %eax\n    jne 1f\n"
+#else
+#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_i386_v1"
+#  define EVL__CTX_I386_MXCSR_SAVE ""
+#  define EVL__CTX_I386_MXCSR_LOAD ""
+#  define EVL__CTX_I386_MXCSR_PEEK ""  /* the slot is never written: */
+#  define EVL__CTX_I386_MXCSR_SAME ""  /* never compare it            */
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_i386_v1"
+#define EVL__CTX_FRAME_WORDS 7
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm i386 System V"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    movl 4(%esp), %eax\n"        /* save_sp */
+    "    movl 8(%esp), %edx\n"        /* load_sp */
+    "    pushl %ebp\n"
+    "    pushl %ebx\n"
+    "    pushl %esi\n"
+    "    pushl %edi\n"
+    "    subl $8, %esp\n"
+    EVL__CTX_I386_MXCSR_SAVE
+    "    fnstcw 4(%esp)\n"
+    "    movl %esp, (%eax)\n"
+    EVL__CTX_I386_MXCSR_PEEK
+    "    movzwl 4(%esp), %ecx\n"
+    "    movl %edx, %esp\n"
+    EVL__CTX_I386_MXCSR_SAME
+    "    cmpw 4(%esp), %cx\n"         /* skip the slow loads when the saved */
+    "    je 2f\n"                     /* values equal the current ones      */
+    "1:\n"
+    EVL__CTX_I386_MXCSR_LOAD
+    "    fldcw 4(%esp)\n"
+    "2:  addl $8, %esp\n"
+    "    popl %edi\n"
+    "    popl %esi\n"
+    "    popl %ebx\n"
+    "    popl %ebp\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined eip\n"
+    "    andl $-16, %esp\n"
+    "    subl $12, %esp\n"            /* so that after pushing the argument */
+    "    pushl %esi\n"                /* esp is 16-aligned at the call      */
+    "    call *%ebx\n"
+    "    ud2\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+/* --------------------------------- AArch64 -------------------------------- */
+#elif defined(EVL__CTX_AARCH64)
+/* Callee-saved (AAPCS64 6.1.1/6.1.2): x19-x28, x29 (fp), sp, and the low 64
+   bits of v8-v15, i.e. d8-d15. x30 (lr) holds our return address, so it is
+   saved too. x18 is the platform register (reserved on Apple and Windows):
+   not ours to touch. FPCR is a "global register" in AAPCS64: its mode bits
+   (rounding, exception enables, flush-to-zero) change only through calls
+   meant to change the program's global FP state, like fesetround, so they
+   are thread-wide, not per call, and a context switch must leave them alone;
+   FPSR holds status flags that are not preserved. Neither is saved.
+   Saved frame (160 bytes, keeps sp 16-aligned as the hardware requires):
+     [0] x19 [1] x20 ... [9] x28 [10] x29 [11] x30 [12] d8 ... [19] d15 */
+#define EVL__CTX_SWAP_SYM  "evl__ctx_swap_aarch64_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_aarch64_v1"
+#define EVL__CTX_FRAME_WORDS 20
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_BACKEND_NAME "asm AArch64"
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+/* A linker veneer reaches a far function with "br x16/x17", which needs a
+   landing pad when branch target identification is on. */
+#  define EVL__CTX_A64_BTI "    hint #34\n"
+#else
+#  define EVL__CTX_A64_BTI ""
+#endif
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    EVL__CTX_A64_BTI
+    "    sub sp, sp, #160\n"
+    "    stp x19, x20, [sp, #0]\n"
+    "    stp x21, x22, [sp, #16]\n"
+    "    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n"
+    "    stp x27, x28, [sp, #64]\n"
+    "    stp x29, x30, [sp, #80]\n"
+    "    stp d8, d9, [sp, #96]\n"
+    "    stp d10, d11, [sp, #112]\n"
+    "    stp d12, d13, [sp, #128]\n"
+    "    stp d14, d15, [sp, #144]\n"
+    "    mov x9, sp\n"
+    "    str x9, [x0]\n"
+    "    mov sp, x1\n"
+    "    ldp x19, x20, [sp, #0]\n"
+    "    ldp x21, x22, [sp, #16]\n"
+    "    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n"
+    "    ldp x27, x28, [sp, #64]\n"
+    "    ldp x29, x30, [sp, #80]\n"
+    "    ldp d8, d9, [sp, #96]\n"
+    "    ldp d10, d11, [sp, #112]\n"
+    "    ldp d12, d13, [sp, #128]\n"
+    "    ldp d14, d15, [sp, #144]\n"
+    "    add sp, sp, #160\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    /* Reached by "ret", which branch target identification does not check. */
+    "    .cfi_startproc\n"
+    "    .cfi_undefined x30\n"
+    "    mov x0, x20\n"
+    "    blr x19\n"
+    "    brk #1\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+/* ------------------------------ ARM 32-bit -------------------------------- */
+#elif defined(EVL__CTX_ARM)
+/* Callee-saved (AAPCS 5.1.1): r4-r11 and sp; lr holds our return address and
+   is saved with them. With VFP (any build where the compiler may use VFP
+   registers, i.e. __ARM_FP: hard-float and softfp alike) s16-s31 = d8-d15 are
+   callee-saved too (5.1.2.1); d16-d31 are not. FPSCR is a global register:
+   its rounding, flush-to-zero and exception-enable bits change only through
+   functions meant to change the global FP state, its flags are not preserved,
+   and its vector length/stride must be zero at calls. So it is not saved: the
+   rounding mode is per thread, not per context.
+   A soft-float build (no __ARM_FP) saves no VFP register. It is only correct
+   if no code in the program keeps values in d8-d15, i.e. everything is
+   soft-float; the symbol name says which variant it is.
+   The same code assembles as ARM or Thumb-2 (str/mov to and from sp need a
+   plain register in Thumb, hence r2); pop into pc switches instruction sets
+   as needed (ARMv5T and later).
+   .cantunwind gives the routines an EHABI index entry, so an unwinder looking
+   up these addresses finds "stop" rather than the neighbouring function.
+   Saved frame, from the saved sp up (VFP): [0..15] d8-d15, [16] r4 ...
+   [23] r11, [24] lr; without VFP the same minus d8-d15. The total is not a
+   multiple of 8 bytes, but nothing is called while it is half-built, and sp
+   is 8-aligned again once everything is popped.                          */
+#if defined(__ARM_FP)
+#  define EVL__CTX_ARM_VPUSH "    vpush {d8-d15}\n"
+#  define EVL__CTX_ARM_VPOP  "    vpop {d8-d15}\n"
+#  define EVL__CTX_ARM_VFP_WORDS 16
+#else
+#  define EVL__CTX_ARM_VPUSH ""
+#  define EVL__CTX_ARM_VPOP  ""
+#  define EVL__CTX_ARM_VFP_WORDS 0
+#endif
+#if defined(__thumb__)
+#  define EVL__CTX_START_SYM "evl__ctx_start_thumb_v1"
+#  define EVL__CTX_ARM_ISA ".thumb\n"
+#else
+#  define EVL__CTX_START_SYM "evl__ctx_start_arm_v1"
+#  define EVL__CTX_ARM_ISA ".arm\n"
+#endif
+#define EVL__CTX_FRAME_WORDS (EVL__CTX_ARM_VFP_WORDS + 9)
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if defined(__ARM_FP)
+#  define EVL__CTX_BACKEND_NAME "asm ARM (VFP d8-d15)"
+#else
+#  define EVL__CTX_BACKEND_NAME "asm ARM (no VFP)"
+#endif
+/* The symbol names differ between ARM and Thumb builds too, so that merged
+   copies are always byte-identical; either works from either state. */
+#if defined(__ARM_FP) && defined(__thumb__)
+#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_vfp_v1"
+#elif defined(__ARM_FP)
+#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_vfp_v1"
+#elif defined(__thumb__)
+#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_v1"
+#else
+#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_v1"
+#endif
+__asm__(
+    ".syntax unified\n"
+    EVL__CTX_ARM_ISA
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .fnstart\n"
+    "    .cantunwind\n"
+    "    push {r4-r11, lr}\n"
+    EVL__CTX_ARM_VPUSH
+    "    mov r2, sp\n"
+    "    str r2, [r0]\n"
+    "    mov sp, r1\n"
+    EVL__CTX_ARM_VPOP
+    "    pop {r4-r11, pc}\n"
+    "    .fnend\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .fnstart\n"
+    "    .cantunwind\n"
+    "    mov r0, r5\n"
+    "    blx r4\n"
+    "    udf #0\n"
+    "    .fnend\n"
+    EVL__ASM_END(EVL__CTX_START_SYM)
+    EVL__CTX_ARM_ISA);   /* back to the instruction set the compiler is using */
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+/* -------------------------------- RISC-V 64 ------------------------------- */
+#elif defined(EVL__CTX_RISCV64)
+/* Callee-saved (RISC-V psABI, integer calling convention): s0-s11 and sp;
+   ra holds our return address and is saved with them. gp and tp are fixed
+   for the whole thread and are left alone. With the F or D extension
+   (__riscv_flen = 32 or 64) fs0-fs11 are callee-saved up to the ABI's FP
+   width; under the soft-float ABI the psABI lets callers treat them as
+   temporaries, but saving them whenever they exist is always correct and
+   costs a few stores, so the choice follows __riscv_flen (the hardware), not
+   the ABI. fcsr (rounding mode and flags) has thread storage duration per
+   the psABI, as C11 says of the floating-point environment: it is shared by
+   all contexts of a thread and not saved.
+   Saved frame, from the saved sp up: [0] ra, [1] s0 ... [12] s11, then
+   fs0-fs11 (8 or 4 bytes each), padded to 16 bytes.                       */
+#if defined(__riscv_flen) && __riscv_flen >= 64
+#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64d_v1"
+#  define EVL__CTX_RV_FRAME  "208"
+#  define EVL__CTX_FRAME_WORDS 26
+#  define EVL__CTX_RV_FS(op) \
+     "    " op " fs0, 104(sp)\n    " op " fs1, 112(sp)\n    " op " fs2, 120(sp)\n" \
+     "    " op " fs3, 128(sp)\n    " op " fs4, 136(sp)\n    " op " fs5, 144(sp)\n" \
+     "    " op " fs6, 152(sp)\n    " op " fs7, 160(sp)\n    " op " fs8, 168(sp)\n" \
+     "    " op " fs9, 176(sp)\n    " op " fs10, 184(sp)\n    " op " fs11, 192(sp)\n"
+#  define EVL__CTX_RV_FSAVE EVL__CTX_RV_FS("fsd")
+#  define EVL__CTX_RV_FLOAD EVL__CTX_RV_FS("fld")
+#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as D)"
+#elif defined(__riscv_flen) && __riscv_flen == 32
+#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64f_v1"
+#  define EVL__CTX_RV_FRAME  "160"
+#  define EVL__CTX_FRAME_WORDS 20
+#  define EVL__CTX_RV_FS(op) \
+     "    " op " fs0, 104(sp)\n    " op " fs1, 108(sp)\n    " op " fs2, 112(sp)\n" \
+     "    " op " fs3, 116(sp)\n    " op " fs4, 120(sp)\n    " op " fs5, 124(sp)\n" \
+     "    " op " fs6, 128(sp)\n    " op " fs7, 132(sp)\n    " op " fs8, 136(sp)\n" \
+     "    " op " fs9, 140(sp)\n    " op " fs10, 144(sp)\n    " op " fs11, 148(sp)\n"
+#  define EVL__CTX_RV_FSAVE EVL__CTX_RV_FS("fsw")
+#  define EVL__CTX_RV_FLOAD EVL__CTX_RV_FS("flw")
+#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as F)"
+#else
+#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64_v1"
+#  define EVL__CTX_RV_FRAME  "112"
+#  define EVL__CTX_FRAME_WORDS 14
+#  define EVL__CTX_RV_FSAVE ""
+#  define EVL__CTX_RV_FLOAD ""
+#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (no FPU)"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_rv64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_RV_X(op) \
+    "    " op " ra, 0(sp)\n    " op " s0, 8(sp)\n    " op " s1, 16(sp)\n" \
+    "    " op " s2, 24(sp)\n    " op " s3, 32(sp)\n    " op " s4, 40(sp)\n" \
+    "    " op " s5, 48(sp)\n    " op " s6, 56(sp)\n    " op " s7, 64(sp)\n" \
+    "    " op " s8, 72(sp)\n    " op " s9, 80(sp)\n    " op " s10, 88(sp)\n" \
+    "    " op " s11, 96(sp)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    addi sp, sp, -" EVL__CTX_RV_FRAME "\n"
+    EVL__CTX_RV_X("sd")
+    EVL__CTX_RV_FSAVE
+    "    sd sp, 0(a0)\n"
+    "    mv sp, a1\n"
+    EVL__CTX_RV_X("ld")
+    EVL__CTX_RV_FLOAD
+    "    addi sp, sp, " EVL__CTX_RV_FRAME "\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined ra\n"
+    "    mv a0, s2\n"
+    "    jalr s1\n"
+    "    ebreak\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#endif /* the CPUs with file-scope asm */
+
+/* ------------------------------ x86_64 Windows ---------------------------- */
+#if defined(EVL__CTX_WIN64)
+/* Hand-written asm rather than Windows' fibers: CreateFiber allocates the
+   stack and its bookkeeping itself (evloop takes stacks from the user and
+   allocates nothing), and ConvertThreadToFiber changes the calling thread
+   for good, which a library should not do behind its user's back.
+   Callee-saved in the Win64 ABI: rbx, rbp, rdi, rsi, r12-r15, rsp and all
+   128 bits of xmm6-xmm15; the x87 control word and the control bits of MXCSR
+   are nonvolatile as well. Windows also reads the current stack's extent from
+   the thread information block (gs:0x08 StackBase, gs:0x10 StackLimit,
+   gs:0x1478 DeallocationStack) for stack probes, exception dispatch and
+   overflow handling, so those three travel with each context.
+   The routines are naked static functions (see the top of the file for why):
+   the compiler adds no prologue, and noipa/noinline keep it from assuming
+   anything about what they do.
+   Saved frame, from the saved sp up (8-byte words):
+     [0..19] xmm6-xmm15  [20] mxcsr | x87 cw << 32  [21] StackBase
+     [22] StackLimit [23] DeallocationStack [24] r15 [25] r14 [26] r13
+     [27] r12 [28] rsi [29] rdi [30] rbp [31] rbx [32] return address     */
+#define EVL__CTX_FRAME_WORDS 33
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm x86_64 Windows"
+#if defined(__has_attribute)
+#  if __has_attribute(noipa)
+#    define EVL__CTX_NOIPA __attribute__((noipa))
+#  endif
+#endif
+#if !defined(EVL__CTX_NOIPA)
+#  define EVL__CTX_NOIPA
+#endif
+#define EVL__CTX_NAKED __attribute__((naked, noinline, unused)) EVL__CTX_NOIPA
+
+EVL__CTX_NAKED static void evl__ctx_swap_asm(void **save_sp __attribute__((unused)),
+                                                void *load_sp __attribute__((unused)))
+{
+    /* save_sp in rcx, load_sp in rdx */
+    __asm__(
+        "    pushq %rbx\n"
+        "    pushq %rbp\n"
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    pushq %gs:0x1478\n"
+        "    pushq %gs:0x10\n"
+        "    pushq %gs:0x08\n"
+        "    subq $168, %rsp\n"
+        "    movups %xmm6, 0(%rsp)\n"
+        "    movups %xmm7, 16(%rsp)\n"
+        "    movups %xmm8, 32(%rsp)\n"
+        "    movups %xmm9, 48(%rsp)\n"
+        "    movups %xmm10, 64(%rsp)\n"
+        "    movups %xmm11, 80(%rsp)\n"
+        "    movups %xmm12, 96(%rsp)\n"
+        "    movups %xmm13, 112(%rsp)\n"
+        "    movups %xmm14, 128(%rsp)\n"
+        "    movups %xmm15, 144(%rsp)\n"
+        "    stmxcsr 160(%rsp)\n"
+        "    fnstcw 164(%rsp)\n"
+        "    movq %rsp, (%rcx)\n"
+        "    movl 160(%rsp), %eax\n"     /* the widths of the stores: only */
+        "    movzwl 164(%rsp), %ecx\n"   /* written bytes, and forwarded   */
+        "    movq %rdx, %rsp\n"
+        "    movups 0(%rsp), %xmm6\n"
+        "    movups 16(%rsp), %xmm7\n"
+        "    movups 32(%rsp), %xmm8\n"
+        "    movups 48(%rsp), %xmm9\n"
+        "    movups 64(%rsp), %xmm10\n"
+        "    movups 80(%rsp), %xmm11\n"
+        "    movups 96(%rsp), %xmm12\n"
+        "    movups 112(%rsp), %xmm13\n"
+        "    movups 128(%rsp), %xmm14\n"
+        "    movups 144(%rsp), %xmm15\n"
+        "    cmpl 160(%rsp), %eax\n"     /* skip the slow loads if unchanged */
+        "    jne 1f\n"
+        "    cmpw 164(%rsp), %cx\n"
+        "    je 2f\n"
+        "1:  ldmxcsr 160(%rsp)\n"
+        "    fldcw 164(%rsp)\n"
+        "2:  addq $168, %rsp\n"
+        "    popq %gs:0x08\n"
+        "    popq %gs:0x10\n"
+        "    popq %gs:0x1478\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    popq %rbp\n"
+        "    popq %rbx\n"
+        "    ret\n");
+}
+
+EVL__CTX_NAKED static void evl__ctx_start_asm(void)
+{
+    __asm__(
+        "    movq %r13, %rcx\n"
+        "    andq $-16, %rsp\n"
+        "    subq $32, %rsp\n"            /* the callee's home (shadow) space */
+        "    call *%r12\n"
+        "    ud2\n");
+}
+#endif /* EVL__CTX_WIN64 */
+
+
+/* Called on the new side of every switch (and first thing in a new context).
+   ASan returns the bounds of the stack we came from; the thread's own stack
+   is the one whose bounds we could not know, so they are recorded here. */
+EVL__CTX_FN void evl__ctx_arrived(evl__ctx *self, void *fake_stack)
+{
+#if defined(EVL__CTX_ASAN)
+    const void *from_lo = NULL;
+    size_t from_size = 0;
+    __sanitizer_finish_switch_fiber(fake_stack, &from_lo, &from_size);
+    if (self->asan_from != NULL && self->asan_from->stack_lo == NULL) {
+        self->asan_from->stack_lo = (void *)(uintptr_t)from_lo;
+        self->asan_from->stack_size = from_size;
+    }
+#else
+    (void)self;
+    (void)fake_stack;
+#endif
+}
+
+/* Called just before every switch. fake_stack_save is NULL when `from` will
+   never run again, which lets ASan free its fake stack. */
+EVL__CTX_FN void evl__ctx_leaving(evl__ctx *from, evl__ctx *to, void **fake_stack_save)
+{
+#if defined(EVL__CTX_ASAN)
+    to->asan_from = from;
+    __sanitizer_start_switch_fiber(fake_stack_save, to->stack_lo, to->stack_size);
+#else
+    (void)from;
+    (void)fake_stack_save;
+#endif
+#if defined(EVL__CTX_TSAN)
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);   /* 0: synchronise, fibers of a */
+#endif                                           /* thread run one after another */
+    (void)to;
+}
+
+/* The first C code on a new stack. */
+EVL__CTX_FN void evl__ctx_entry(evl__ctx *ctx)
+{
+    evl__ctx_arrived(ctx, NULL);
+    ctx->entry(ctx->arg);
+    __builtin_trap();   /* entry must leave with evl__ctx_exit, never return */
+}
+
+
+
+#if defined(EVL__CTX_UCONTEXT)
+
+#define EVL__CTX_BACKEND_NAME "ucontext (makecontext/swapcontext)"
+/* EVL__CTX_FP_CONTROL_PER_CONTEXT stays undefined: whether swapcontext
+   carries the floating-point environment is up to the C library. */
+
+/* makecontext passes only int arguments, so a pointer travels as two 32-bit
+   halves (the high half is 0 where pointers are 32 bits wide). */
+EVL__CTX_FN void evl__ctx_uc_entry(int hi, int lo)
+{
+    uintptr_t p = (((uintptr_t)(unsigned)hi << 16) << 16) | (uintptr_t)(unsigned)lo;
+    evl__ctx_entry((evl__ctx *)p);
+}
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
+{
+    uintptr_t p = (uintptr_t)ctx;
+    unsigned hi = (unsigned)((p >> 16) >> 16);
+    unsigned lo = (unsigned)(p & 0xffffffffu);
+    /* makecontext does not align the stack everywhere (glibc on ARM uses the
+       end as given), so hand it a 16-byte aligned range. */
+    uintptr_t lo16 = ((uintptr_t)ctx->stack_lo + 15) & ~(uintptr_t)15;
+    uintptr_t hi16 = ((uintptr_t)ctx->stack_lo + ctx->stack_size) & ~(uintptr_t)15;
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = (void *)lo16;
+    ctx->uc.uc_stack.ss_size = (size_t)(hi16 - lo16);
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, (void (*)(void))evl__ctx_uc_entry, 2, (int)hi, (int)lo);
+}
+
+EVL__CTX_FN void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
+{
+    (void)swapcontext(&from->uc, &to->uc);
+}
+
+#else
+
+/* Lay out a frame that evl__ctx_swap_asm will "restore": the top of the stack
+   is aligned to the ABI, the frame sits just below it, everything not named
+   is zero (so frame-pointer walks end here), the two argument registers of
+   the start routine hold evl__ctx_entry and ctx, and the return address is
+   the start routine. A new context starts with the floating-point control
+   state of the code that created it, as a new thread does on POSIX. */
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
+{
+    uintptr_t top = (uintptr_t)ctx->stack_lo + ctx->stack_size;
+    uintptr_t *w;
+    uintptr_t entry = (uintptr_t)&evl__ctx_entry;
+    uintptr_t start = (uintptr_t)&evl__ctx_start_asm;
+    size_t i;
+#if defined(EVL__CTX_ARM)
+    top &= ~(uintptr_t)7;    /* AAPCS: 8 bytes at public interfaces */
+#else
+    top &= ~(uintptr_t)15;   /* 16 bytes everywhere else */
+#endif
+    w = (uintptr_t *)top - EVL__CTX_FRAME_WORDS;
+    for (i = 0; i < EVL__CTX_FRAME_WORDS; i++)
+        w[i] = 0;
+#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64)
+    {
+        unsigned int mxcsr;
+        unsigned short fcw;
+        __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
+#  if defined(EVL__CTX_X86_64)
+        w[0] = (uintptr_t)mxcsr | ((uintptr_t)fcw << 32);
+        w[3] = (uintptr_t)ctx;      /* r13 */
+        w[4] = entry;               /* r12 */
+        w[7] = start;
+#  else
+        w[20] = (uintptr_t)mxcsr | ((uintptr_t)fcw << 32);
+        w[21] = (uintptr_t)ctx->stack_lo + ctx->stack_size;   /* StackBase  */
+        w[22] = (uintptr_t)ctx->stack_lo;                     /* StackLimit */
+        w[23] = (uintptr_t)ctx->stack_lo;                     /* Deallocation */
+        w[26] = (uintptr_t)ctx;     /* r13 */
+        w[27] = entry;              /* r12 */
+        w[32] = start;
+#  endif
+    }
+#elif defined(EVL__CTX_I386)
+    {
+        unsigned short fcw;
+        __asm__ __volatile__("fnstcw %0" : "=m"(fcw));
+        w[1] = fcw;
+#  if defined(__SSE__)
+        {
+            unsigned int mxcsr;
+            __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
+            w[0] = mxcsr;
+        }
+#  endif
+        w[3] = (uintptr_t)ctx;      /* esi */
+        w[4] = entry;               /* ebx */
+        w[6] = start;
+    }
+#elif defined(EVL__CTX_AARCH64)
+    w[0] = entry;                   /* x19 */
+    w[1] = (uintptr_t)ctx;          /* x20 */
+    w[11] = start;                  /* x30 */
+#elif defined(EVL__CTX_ARM)
+    w[EVL__CTX_ARM_VFP_WORDS + 0] = entry;            /* r4 */
+    w[EVL__CTX_ARM_VFP_WORDS + 1] = (uintptr_t)ctx;   /* r5 */
+    w[EVL__CTX_ARM_VFP_WORDS + 8] = start;            /* lr (Thumb bit included) */
+#elif defined(EVL__CTX_RISCV64)
+    w[0] = start;                   /* ra */
+    w[2] = entry;                   /* s1 */
+    w[3] = (uintptr_t)ctx;          /* s2 */
+#endif
+    ctx->sp = w;
+}
+
+EVL__CTX_FN void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
+{
+    evl__ctx_swap_asm(&from->sp, to->sp);
+}
+
+#endif
+
+
+
+/* The tool fields are set in every build (see evl__ctx); each tool fills in its own. */
+EVL__CTX_FN void evl__ctx_clear(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
+    ctx->entry = entry;
+    ctx->arg = arg;
+    ctx->stack_lo = stack;
+    ctx->stack_size = size;
+    ctx->asan_from = NULL;
+    ctx->tsan_fiber = NULL;
+    ctx->valgrind_id = 0;
+    ctx->tsan_owned = ctx->valgrind_registered = 0;
+}
+
+EVL__CTX_FN void evl__ctx_init(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
+    evl__ctx_clear(ctx, stack, size, entry, arg);
+#if defined(EVL__CTX_ASAN)
+    /* A reused stack still carries the poisoned redzones of frames that never returned (a
+       finished fiber leaves through evl__ctx_exit, not by returning); they would show up as
+       false reports in the new context. */
+    __asan_unpoison_memory_region(stack, size);
+#endif
+#if defined(EVL__CTX_TSAN)
+    ctx->tsan_fiber = __tsan_create_fiber(0);
+    ctx->tsan_owned = 1;
+#endif
+#if defined(EVL__CTX_VALGRIND)
+    ctx->valgrind_id = VALGRIND_STACK_REGISTER(stack, (char *)stack + size - 1);
+    ctx->valgrind_registered = 1;
+#endif
+    evl__ctx_make(ctx);
+}
+
+/* The thread's own stack, to switch back to; its ucontext or sp is filled by the first switch
+   away from it. */
+EVL__CTX_FN void evl__ctx_init_main(evl__ctx *ctx) {
+    evl__ctx_clear(ctx, NULL, 0, NULL, NULL);
+#if !defined(EVL__CTX_UCONTEXT)
+    ctx->sp = NULL;
+#endif
+#if defined(EVL__CTX_TSAN)
+    ctx->tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+EVL__CTX_FN void evl__ctx_switch(evl__ctx *from, evl__ctx *to)
+{
+    void *fake_stack = NULL;   /* lives on from's stack while it is suspended */
+    evl__ctx_leaving(from, to, &fake_stack);
+    evl__ctx_swap(from, to);
+    evl__ctx_arrived(from, fake_stack);
+}
+
+#if defined(__GNUC__)
+__attribute__((noreturn))
+#endif
+EVL__CTX_FN void evl__ctx_exit(evl__ctx *from, evl__ctx *to)
+{
+    evl__ctx_leaving(from, to, NULL);
+    evl__ctx_swap(from, to);
+    __builtin_trap();   /* nobody may switch back to a finished context */
+}
+
+EVL__CTX_FN void evl__ctx_release(evl__ctx *ctx)
+{
+#if defined(EVL__CTX_TSAN)
+    if (ctx->tsan_owned)
+        __tsan_destroy_fiber(ctx->tsan_fiber);
+    ctx->tsan_owned = 0;
+#endif
+#if defined(EVL__CTX_VALGRIND)
+    if (ctx->valgrind_registered)
+        VALGRIND_STACK_DEREGISTER(ctx->valgrind_id);
+    ctx->valgrind_registered = 0;
+#endif
+    (void)ctx;
+}
+
+
+#endif /* EVLOOP_NO_FIBERS */
+
+#ifndef EVL__CONTEXT_ONLY
+#ifndef EVLOOP_NO_FIBERS
+/* ---- Fibers: scheduling -----------------------------------------------------------------------
+   A fiber runs until it waits.  Then the next ready fiber runs, switched to directly, until the
+   iteration's budget of resumes is spent or none is ready; only then does evl_run's own stack
+   resume and the loop poll again.  So a yield costs one context switch and no system call, and
+   io and timers wait at most EVL__FIBER_BATCH resumes.  Every context that resumes first
+   releases the fiber that finished just before it, if any: a finished fiber cannot unmap the
+   stack it is still running on. */
+
+#define EVL__FIBER_BATCH 128u
+#define EVL__FIBER_DEFAULT_STACK ((size_t)64 * 1024)
+#define EVL__FIBER_MIN_STACK ((size_t)4096)
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define EVL__THREAD_LOCAL thread_local
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define EVL__THREAD_LOCAL _Thread_local
+#else
+#define EVL__THREAD_LOCAL __thread
+#endif
+
+enum { EVL__FIBER_NEW = 1, EVL__FIBER_READY, EVL__FIBER_RUNNING, EVL__FIBER_WAITING, EVL__FIBER_DONE };
+enum { EVL__WAIT_NONE, EVL__WAIT_IO, EVL__WAIT_SLEEP, EVL__WAIT_CHAN, EVL__WAIT_JOIN };
+
+static EVL__THREAD_LOCAL evl_fiber *evl__fiber_current;
+
+EVL__PRIVATE evl_fiber *evl__fiber_of(evl__node *queue) { return EVL__CONTAINER(queue, evl_fiber, queue); }
+
+/* Undoes whatever the fiber was waiting on: its io watcher (and descriptor duplicate), its timer,
+   its place in a queue. */
+EVL__PRIVATE void evl__fiber_end_wait(evl_fiber *f) {
+    if (evl__linked(&f->io.link)) evl_io_stop(f->loop, &f->io);
+    if (f->dup_fd >= 0) {
+        evl__os_close(f->dup_fd);
+        f->dup_fd = -1;
+    }
+    evl_timer_stop(f->loop, &f->timer);
+    if (evl__linked(&f->queue)) evl__unlink(&f->queue);
+    f->waiting = EVL__WAIT_NONE;
+}
+
+/* Makes a waiting fiber ready to run; the wait it is in returns result. */
+EVL__PRIVATE void evl__fiber_wake(evl_fiber *f, int result) {
+    if (f->state != EVL__FIBER_WAITING) return;
+    evl__fiber_end_wait(f);
+    f->result = result;
+    f->state = EVL__FIBER_READY;
+    evl__insert_before(&f->queue, &f->loop->fibers_ready);
+}
+
+EVL__PRIVATE void evl__fiber_io_ready(evl_loop *loop, evl_io *io, unsigned revents) {
+    (void)loop;
+    evl__fiber_wake(EVL__CONTAINER(io, evl_fiber, io), (int)revents);
+}
+
+EVL__PRIVATE void evl__fiber_timer_fired(evl_loop *loop, evl_timer *t) {
+    evl_fiber *f = EVL__CONTAINER(t, evl_fiber, timer);
+    (void)loop;
+    evl__fiber_wake(f, f->waiting == EVL__WAIT_SLEEP ? 0 : -ETIMEDOUT);
+}
+
+/* Frees what a fiber holds once nothing will run on its stack again. */
+EVL__PRIVATE void evl__fiber_release(evl_fiber *f) {
+    evl__ctx_release(&f->ctx);
+    if (f->stack_mapped) evl__os_stack_unmap(f->ctx.stack_lo, f->ctx.stack_size);
+    f->stack_mapped = 0;
+    f->state = EVL__FIBER_DONE;
+}
+
+EVL__PRIVATE void evl__fiber_reap(evl_loop *loop) {
+    evl_fiber *f = loop->fiber_finished;
+    if (!f) return;
+    loop->fiber_finished = NULL;
+    evl__deactivate(loop, &f->link);
+    evl__fiber_release(f);
+}
+
+/* The next fiber to resume in this iteration, or NULL to return to the loop. */
+EVL__PRIVATE evl_fiber *evl__fiber_next(evl_loop *loop) {
+    evl__node *n = loop->fibers_ready.next;
+    if (n == &loop->fibers_ready || loop->fiber_budget == 0 || evl__stopping(loop)) return NULL;
+    loop->fiber_budget--;
+    evl__unlink(n);
+    evl__fiber_of(n)->state = EVL__FIBER_RUNNING;
+    return evl__fiber_of(n);
+}
+
+/* The running fiber f stops running: for good if it finished, else until it is resumed. */
+EVL__PRIVATE void evl__fiber_switch_away(evl_fiber *f, int finished) {
+    evl_loop *loop = f->loop;
+    evl_fiber *next = evl__fiber_next(loop);
+    evl__ctx *to = next ? &next->ctx : &loop->main_ctx;
+    evl__fiber_current = next;
+    if (finished) {
+        loop->fiber_finished = f;
+        evl__ctx_exit(&f->ctx, to);
+    }
+    if (next == f) return;                      /* a yield with nothing else to run */
+    evl__ctx_switch(&f->ctx, to);
+    evl__fiber_current = f;
+    evl__fiber_reap(loop);
+}
+
+EVL__PRIVATE void evl__fiber_entry(void *arg) {
+    evl_fiber *f = (evl_fiber *)arg;
+    evl__fiber_current = f;
+    evl__fiber_reap(f->loop);
+    f->fn(f->arg);
+    while (!evl__list_empty(&f->joiners)) evl__fiber_wake(evl__fiber_of(f->joiners.next), 0);
+    evl__fiber_switch_away(f, 1);
+}
+
+/* The iteration's fiber phase: fibers started before it become ready, then they run. */
+EVL__PRIVATE void evl__run_fibers(evl_loop *loop) {
+    evl_fiber *first;
+    loop->fiber_budget = EVL__FIBER_BATCH;
+    if (!(first = evl__fiber_next(loop))) return;
+    evl__ctx_init_main(&loop->main_ctx);        /* evl_run may be on another thread than last time */
+    evl__fiber_current = first;
+    evl__ctx_switch(&loop->main_ctx, &first->ctx);
+    evl__fiber_current = NULL;
+    evl__fiber_reap(loop);
+}
+
+/* Fibers started in one iteration first run in the next: they join the ready queue when it begins. */
+EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop) {
+    while (!evl__list_empty(&loop->fibers_new)) {
+        evl__node *n = loop->fibers_new.next;
+        evl__unlink(n);
+        evl__fiber_of(n)->state = EVL__FIBER_READY;
+        evl__insert_before(n, &loop->fibers_ready);
+    }
+}
+
+EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop) {
+    return !evl__list_empty(&loop->fibers_ready) || !evl__list_empty(&loop->fibers_new);
+}
+
+/* evl_deinit: fibers that have not finished are never resumed; what they hold is released, and
+   fibers of other loops that joined them are woken with -ECANCELED. */
+EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop) {
+    while (!evl__list_empty(&loop->fibers)) {
+        evl_fiber *f = EVL__CONTAINER(loop->fibers.next, evl_fiber, link);
+        evl__fiber_end_wait(f);
+        while (!evl__list_empty(&f->joiners)) evl__fiber_wake(evl__fiber_of(f->joiners.next), -ECANCELED);
+        evl__unlink(&f->link);
+        evl__fiber_release(f);
+    }
+}
+
+EVL__PRIVATE void evl__fibers_init(evl_loop *loop) {
+    evl__list_init(&loop->fibers);
+    evl__list_init(&loop->fibers_ready);
+    evl__list_init(&loop->fibers_new);
+}
+
+EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
+                               void *arg) {
+    int rc;
+    if (!evl__loop_ok(loop) || !f || !fn) return -EINVAL;
+    memset(f, 0, sizeof *f);
+    if (stack) {
+        if (stack_size < EVL__FIBER_MIN_STACK) return -EINVAL;
+    } else {
+        rc = evl__os_stack_map(stack_size ? stack_size : EVL__FIBER_DEFAULT_STACK, &stack, &stack_size);
+        if (rc < 0) return rc;
+        f->stack_mapped = 1;
+    }
+    f->fn = fn;
+    f->arg = arg;
+    f->loop = loop;
+    f->dup_fd = -1;
+    evl__list_init(&f->joiners);
+    evl_io_init(&f->io, evl__fiber_io_ready, -1, 0);
+    f->io.flags = EVL__IO_INTERNAL;
+    f->io.link.prev_bits = EVL__UNREF;          /* the fiber is what counts, not its watchers */
+    evl_timer_init(&f->timer, evl__fiber_timer_fired);
+    f->timer.link.prev_bits = EVL__UNREF;
+    evl__ctx_init(&f->ctx, stack, stack_size, evl__fiber_entry, f);
+    f->state = EVL__FIBER_NEW;
+    evl__activate(loop, &f->link, &loop->fibers);
+    evl__insert_before(&f->queue, &loop->fibers_new);
+    return 0;
+}
+
+EVLOOP_API evl_fiber *evl_fiber_self(void) { return evl__fiber_current; }
+
+EVLOOP_API int evl_fiber_done(const evl_fiber *f) { return f && f->state == EVL__FIBER_DONE; }
+
+EVLOOP_API void evl_fiber_cancel(evl_fiber *f) {
+    if (!f || f->state < EVL__FIBER_NEW || f->state >= EVL__FIBER_DONE) return;
+    if (f->state == EVL__FIBER_WAITING) evl__fiber_wake(f, -ECANCELED);
+    else f->cancel = 1;
+}
+
+/* ---- Fibers: waiting ------------------------------------------------------------------------- */
+
+/* The running fiber f waits for what the caller set up (an io watcher, a queue), at most timeout. */
+EVL__PRIVATE int evl__fiber_wait(evl_fiber *f, unsigned char what, evl_time timeout) {
+    if (f->cancel) {
+        f->cancel = 0;
+        evl__fiber_end_wait(f);
+        return -ECANCELED;
+    }
+    if (timeout != EVL_FOREVER) evl_timer_start(f->loop, &f->timer, timeout, 0);
+    f->waiting = what;
+    f->state = EVL__FIBER_WAITING;
+    evl__fiber_switch_away(f, 0);
+    return f->result;
+}
+
+/* Takes a pending cancellation instead of waiting. */
+EVL__PRIVATE int evl__fiber_canceled(evl_fiber *f) {
+    if (!f->cancel) return 0;
+    f->cancel = 0;
+    return 1;
+}
+
+/* The time left of a call's timeout.  The deadline is fixed at the call's first wait (*deadline
+   is 0 until then), so a call that never waits never reads the clock. */
+EVL__PRIVATE evl_time evl__time_left(evl_time timeout, evl_time *deadline) {
+    evl_time now;
+    if (timeout == 0 || timeout == EVL_FOREVER) return timeout;
+    now = evl__clock_now();
+    if (*deadline == 0) *deadline = evl__add_sat(now, timeout);
+    return *deadline > now ? *deadline - now : 0;
+}
+
+EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    unsigned char interest = evl__io_interest(events);
+    int rc;
+    if (!f) return -EPERM;
+    if (interest & EVL__IO_BAD_EVENTS) return -EINVAL;
+    if (fd < 0) return -EBADF;
+    if (evl__fiber_canceled(f)) return -ECANCELED;
+    if (timeout == 0) {                         /* a look, no wait */
+        rc = evl__os_poll(fd, interest);
+        return rc == 0 ? -ETIMEDOUT : rc;
+    }
+    f->io.fd = fd;
+    f->io.events = interest;
+    f->io.flags = EVL__IO_INTERNAL;
+    rc = evl_io_start(f->loop, &f->io);
+    if (rc == -EEXIST) {
+        /* One registration per descriptor per loop: a callback's watcher or another fiber has
+           this one, so watch a duplicate, which the kernel registers on its own. */
+        if ((f->dup_fd = evl__os_dup(fd)) < 0) {
+            rc = f->dup_fd;
+            f->dup_fd = -1;
+            return rc;
+        }
+        f->io.fd = f->dup_fd;
+        rc = evl_io_start(f->loop, &f->io);
+    }
+    if (rc < 0) {
+        evl__fiber_end_wait(f);
+        return rc;
+    }
+    return evl__fiber_wait(f, EVL__WAIT_IO, timeout);
+}
+
+EVLOOP_API int evl_sleep(evl_time duration) {
+    evl_fiber *f = evl__fiber_current;
+    if (!f) return -EPERM;
+    return evl__fiber_wait(f, EVL__WAIT_SLEEP, duration);
+}
+
+EVLOOP_API int evl_yield(void) {
+    evl_fiber *f = evl__fiber_current;
+    if (!f) return -EPERM;
+    if (evl__fiber_canceled(f)) return -ECANCELED;
+    f->state = EVL__FIBER_READY;
+    evl__insert_before(&f->queue, &f->loop->fibers_ready);
+    evl__fiber_switch_away(f, 0);
+    f->state = EVL__FIBER_RUNNING;
+    return 0;
+}
+
+EVLOOP_API int evl_fiber_join(evl_fiber *target, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    if (!f) return -EPERM;
+    if (!target || target->state < EVL__FIBER_NEW || target->state > EVL__FIBER_DONE) return -EINVAL;
+    if (target == f) return -EDEADLK;
+    if (target->state == EVL__FIBER_DONE) return 0;
+    if (timeout == 0) return evl__fiber_canceled(f) ? -ECANCELED : -ETIMEDOUT;
+    evl__insert_before(&f->queue, &target->joiners);
+    return evl__fiber_wait(f, EVL__WAIT_JOIN, timeout);
+}
+
+/* ---- Fibers: I/O --------------------------------------------------------------------------------
+   A non-blocking descriptor is tried first and waited for when it would block; a blocking one is
+   waited for first, so that the attempt cannot block the loop. */
+
+EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    evl_time deadline = 0;
+    int nonblocking, try_now, rc;
+    ssize_t n;
+    if (!f) return -EPERM;
+    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
+    for (try_now = nonblocking;; try_now = 1) {
+        if (try_now && (n = evl__os_read(fd, buf, len)) != -EAGAIN) return n;
+        if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
+    }
+}
+
+EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    const unsigned char *p = (const unsigned char *)buf;
+    evl_time deadline = 0;
+    size_t done = 0;
+    int nonblocking, try_now, rc;
+    ssize_t n;
+    if (!f) return -EPERM;
+    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
+    try_now = nonblocking;
+    while (done < len) {
+        if (try_now) {
+            n = evl__os_write(fd, p + done, len - done, nonblocking);
+            if (n >= 0) {
+                done += (size_t)n;
+                try_now = nonblocking;          /* a blocking descriptor waits before each write */
+                continue;
+            }
+            if (n != -EAGAIN) return n;
+        }
+        if ((rc = evl_wait(fd, EVL_WRITE, evl__time_left(timeout, &deadline))) < 0) return rc;
+        try_now = 1;
+    }
+    return (ssize_t)len;
+}
+
+EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    evl_time deadline = 0;
+    int nonblocking, try_now, rc;
+    if (!f) return -EPERM;
+    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
+    for (try_now = nonblocking;; try_now = 1) {
+        if (try_now && (rc = evl__os_accept(fd, addr, addrlen)) != -EAGAIN) return rc;
+        if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
+    }
+}
+
+EVLOOP_API int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    int nonblocking, rc;
+    if (!f) return -EPERM;
+    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
+    if (!nonblocking && (rc = evl__os_set_nonblocking(fd, 1)) < 0) return rc;
+    rc = evl__os_connect(fd, addr, addrlen);
+    if (rc == -EINPROGRESS) {
+        rc = evl_wait(fd, EVL_WRITE, timeout);
+        if (rc >= 0) rc = evl__os_socket_error(fd);
+    }
+    if (!nonblocking) evl__os_set_nonblocking(fd, 0);
+    return rc;
+}
+
+/* ---- Channels ----------------------------------------------------------------------------------
+   A ring of elements in the user's buffer, and two queues of waiting fibers.  Whoever makes
+   progress wakes the first fiber waiting on the other side; a woken fiber tries again, and waits
+   again if another took the element or the room first. */
+
+EVLOOP_API void evl_chan_init(evl_chan *c, void *buf, size_t elem_size, size_t capacity) {
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    c->buf = (unsigned char *)buf;
+    c->elem_size = elem_size;
+    c->capacity = capacity;
+    evl__list_init(&c->senders);
+    evl__list_init(&c->receivers);
+}
+
+EVL__PRIVATE int evl__chan_ok(const evl_chan *c) {
+    return c && c->buf && c->elem_size && c->capacity && c->senders.next && c->receivers.next;
+}
+
+EVL__PRIVATE void evl__chan_wake_first(evl__node *waiters) {
+    if (!evl__list_empty(waiters)) evl__fiber_wake(evl__fiber_of(waiters->next), 0);
+}
+
+/* Waits in a channel's queue: a fiber until woken or timed out; outside one, -EPERM. */
+EVL__PRIVATE int evl__chan_wait(evl__node *waiters, evl_time timeout, evl_time *deadline) {
+    evl_fiber *f = evl__fiber_current;
+    evl_time left;
+    if (!f) return -EPERM;
+    if ((left = evl__time_left(timeout, deadline)) == 0) return evl__fiber_canceled(f) ? -ECANCELED : -ETIMEDOUT;
+    evl__insert_before(&f->queue, waiters);
+    return evl__fiber_wait(f, EVL__WAIT_CHAN, left);
+}
+
+EVLOOP_API int evl_chan_send(evl_chan *c, const void *elem, evl_time timeout) {
+    evl_time deadline = 0;
+    int rc;
+    if (!evl__chan_ok(c) || !elem) return -EINVAL;
+    for (;;) {
+        if (c->closed) return -EPIPE;
+        if (c->count < c->capacity) {
+            memcpy(c->buf + (c->head + c->count) % c->capacity * c->elem_size, elem, c->elem_size);
+            c->count++;
+            evl__chan_wake_first(&c->receivers);
+            return 0;
+        }
+        if ((rc = evl__chan_wait(&c->senders, timeout, &deadline)) < 0) return rc;
+    }
+}
+
+EVLOOP_API int evl_chan_recv(evl_chan *c, void *elem, evl_time timeout) {
+    evl_time deadline = 0;
+    int rc;
+    if (!evl__chan_ok(c) || !elem) return -EINVAL;
+    for (;;) {
+        if (c->count > 0) {
+            memcpy(elem, c->buf + c->head * c->elem_size, c->elem_size);
+            c->head = (c->head + 1) % c->capacity;
+            c->count--;
+            evl__chan_wake_first(&c->senders);
+            return 0;
+        }
+        if (c->closed) return -EPIPE;
+        if ((rc = evl__chan_wait(&c->receivers, timeout, &deadline)) < 0) return rc;
+    }
+}
+
+EVLOOP_API void evl_chan_close(evl_chan *c) {
+    if (!evl__chan_ok(c) || c->closed) return;
+    c->closed = 1;
+    while (!evl__list_empty(&c->senders)) evl__fiber_wake(evl__fiber_of(c->senders.next), 0);
+    while (!evl__list_empty(&c->receivers)) evl__fiber_wake(evl__fiber_of(c->receivers.next), 0);
+}
+
+#endif /* EVLOOP_NO_FIBERS */
+
 /* ---- Debugging ------------------------------------------------------------------------------- */
 
 EVL__PRIVATE const char *evl__ref_note(const evl__node *n) { return evl__referenced(n) ? "" : "  unref"; }
@@ -1423,6 +2877,29 @@ EVL__PRIVATE void evl__dump_hook(const evl_loop *loop, const evl__node *n, FILE 
     fprintf(out, "  %s %p%s\n", h->phase == EVL_PREPARE ? "prepare" : "check  ", (const void *)h, evl__ref_note(n));
 }
 
+#ifndef EVLOOP_NO_FIBERS
+EVL__PRIVATE void evl__dump_fiber(const evl_loop *loop, const evl__node *n, FILE *out) {
+    const evl_fiber *f = EVL__CONTAINER(n, evl_fiber, link);
+    static const char *const states[] = {"?", "new", "ready", "running", "waiting", "done"};
+    fprintf(out, "  fiber   %p  %s", (const void *)f, states[f->state <= EVL__FIBER_DONE ? f->state : 0]);
+    switch (f->waiting) {
+    case EVL__WAIT_IO:
+        fprintf(out, " for fd %d", f->io.fd);
+        evl__dump_events(out, f->io.events);
+        break;
+    case EVL__WAIT_SLEEP: fprintf(out, " (sleeping)"); break;
+    case EVL__WAIT_CHAN: fprintf(out, " on a channel"); break;
+    case EVL__WAIT_JOIN: fprintf(out, " to join another fiber"); break;
+    default: break;
+    }
+    if (evl__linked(&f->timer.link) && f->waiting != EVL__WAIT_SLEEP)
+        fprintf(out, ", timeout in %.6f s", (double)evl_timer_remaining(loop, &f->timer) / 1e9);
+    else if (f->waiting == EVL__WAIT_SLEEP)
+        fprintf(out, " for %.6f s more", (double)evl_timer_remaining(loop, &f->timer) / 1e9);
+    fprintf(out, "%s%s\n", f->stack_mapped ? "  (mapped stack)" : "", evl__ref_note(n));
+}
+#endif
+
 EVL__PRIVATE void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
                                  void (*print)(const evl_loop *, const evl__node *, FILE *)) {
     const evl__node *n;
@@ -1437,6 +2914,9 @@ typedef struct evl__dump_ctx {
 EVL__PRIVATE void evl__dump_timer(evl_timer *t, void *arg) {
     const evl__dump_ctx *ctx = (const evl__dump_ctx *)arg;
     evl_time left = evl_timer_remaining(ctx->loop, t);
+#ifndef EVLOOP_NO_FIBERS
+    if (t->cb == evl__fiber_timer_fired) return;    /* shown with its fiber */
+#endif
     fprintf(ctx->out, "  timer   %p  due in %.6f s", (const void *)t, (double)left / 1e9);
     if (t->repeat) fprintf(ctx->out, "  repeat %.6f s", (double)t->repeat / 1e9);
     fprintf(ctx->out, "%s\n", evl__ref_note(&t->link));
@@ -1462,6 +2942,9 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out) {
     evl__dump_list(loop, &loop->asyncs, out, evl__dump_async);
     evl__dump_list(loop, &loop->prepares, out, evl__dump_hook);
     evl__dump_list(loop, &loop->checks, out, evl__dump_hook);
+#ifndef EVLOOP_NO_FIBERS
+    evl__dump_list(loop, &loop->fibers, out, evl__dump_fiber);
+#endif
 }
 
 /* ============================================================================================== */
@@ -1540,6 +3023,144 @@ EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status) {
     return r > 0 ? 1 : r == 0 ? 0 : -errno;
 }
 
+
+/* ---- Fiber stacks and descriptors --------------------------------------------------------------- */
+#ifndef EVLOOP_NO_FIBERS
+
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+/* OpenBSD refuses a stack pointer outside memory mapped with MAP_STACK; elsewhere it is a hint. */
+#if defined(MAP_STACK)
+#define EVL__MAP_STACK MAP_STACK
+#else
+#define EVL__MAP_STACK 0
+#endif
+
+EVL__PRIVATE size_t evl__os_page_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* size rounded up to whole pages, with one more inaccessible page below it, so that running off
+   the end of the stack faults instead of silently writing over whatever lies below. */
+EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable) {
+    size_t page = evl__os_page_size(), rounded;
+    char *base;
+    void *p;
+    if (size > (size_t)-1 - 2 * page) return -EINVAL;
+    rounded = (size + page - 1) & ~(page - 1);
+    p = mmap(NULL, rounded + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | EVL__MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return -errno;
+    base = (char *)p;
+    if (mprotect(base, page, PROT_NONE) != 0) {
+        int err = errno;
+        munmap(base, rounded + page);
+        return -err;
+    }
+    *stack = base + page;
+    *usable = rounded;
+    return 0;
+}
+
+EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable) {
+    size_t page = evl__os_page_size();
+    munmap((char *)stack - page, usable + page);
+}
+
+EVL__PRIVATE void evl__os_close(int fd) { close(fd); }
+
+EVL__PRIVATE int evl__os_dup(int fd) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return copy < 0 ? -errno : copy;
+}
+
+/* 1 if fd is non-blocking, 0 if blocking, -EBADF. */
+EVL__PRIVATE int evl__os_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -errno : (flags & O_NONBLOCK) != 0;
+}
+
+EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+/* Readiness right now, as EVL_ bits (0: none). */
+EVL__PRIVATE int evl__os_poll(int fd, unsigned events) {
+    struct pollfd p;
+    int n;
+    p.fd = fd;
+    p.events = (short)((events & EVL_READ ? POLLIN : 0) | (events & EVL_WRITE ? POLLOUT : 0) |
+                       (events & EVL_PRI ? POLLPRI : 0));
+    p.revents = 0;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR) {
+    }
+    if (n < 0) return -errno;
+    if (p.revents & POLLNVAL) return -EBADF;
+    return (p.revents & POLLIN ? EVL_READ : 0) | (p.revents & POLLOUT ? EVL_WRITE : 0) |
+           (p.revents & POLLPRI ? EVL_PRI : 0) | (p.revents & POLLERR ? EVL_ERROR : 0) |
+           (p.revents & POLLHUP ? EVL_HUP : 0);
+}
+
+/* read/write/accept/connect as -errno, with EWOULDBLOCK as -EAGAIN and EINTR retried. */
+EVL__PRIVATE int evl__os_error(void) { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
+
+EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len) {
+    ssize_t n;
+    while ((n = read(fd, buf, len)) < 0 && errno == EINTR) {
+    }
+    return n < 0 ? evl__os_error() : n;
+}
+
+/* On a blocking descriptor (just seen writable): a socket takes MSG_DONTWAIT, anything else gets
+   at most PIPE_BUF bytes, which POSIX promises a writable pipe accepts without blocking. */
+EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int nonblocking) {
+    ssize_t n;
+    do {
+        if (nonblocking) {
+            n = write(fd, buf, len);
+        } else {
+            n = send(fd, buf, len, MSG_DONTWAIT);
+            if (n < 0 && errno == ENOTSOCK) n = write(fd, buf, len < PIPE_BUF ? len : PIPE_BUF);
+        }
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? evl__os_error() : n;
+}
+
+EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
+    int s;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    while ((s = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    return s < 0 ? evl__os_error() : s;
+#else
+    while ((s = accept(fd, addr, addrlen)) < 0 && errno == EINTR) {
+    }
+    if (s < 0) return evl__os_error();
+    fcntl(s, F_SETFD, FD_CLOEXEC);
+    evl__os_set_nonblocking(s, 1);
+    return s;
+#endif
+}
+
+/* 0 connected, -EINPROGRESS under way (also after EINTR: the attempt goes on), or -errno. */
+EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
+    if (connect(fd, addr, addrlen) == 0) return 0;
+    return errno == EINPROGRESS || errno == EINTR ? -EINPROGRESS : evl__os_error();
+}
+
+EVL__PRIVATE int evl__os_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+    return -err;
+}
+
+#endif /* EVLOOP_NO_FIBERS */
+
 #endif /* !_WIN32 */
 
 #ifdef __cplusplus
@@ -1555,6 +3176,7 @@ EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status) {
 #include "evloop_epoll.h"
 #endif
 
+#endif /* !EVL__CONTEXT_ONLY */
 #endif /* EVLOOP_IMPLEMENTATION */
 
 /*

@@ -85,9 +85,16 @@ EVL__PRIVATE void evl__epoll_drain(int fd) {
     }
 }
 
+/* The kernel's struct __kernel_timespec: epoll_pwait2 takes 64-bit seconds on every architecture,
+   also where the C library's struct timespec has a 32-bit time_t (i386, 32-bit ARM). */
+typedef struct evl__kernel_timespec {
+    int64_t tv_sec;
+    long long tv_nsec;
+} evl__kernel_timespec;
+
 EVL__PRIVATE int evl__epoll_probe_pwait2(int epfd) {
     struct epoll_event ev;
-    struct timespec zero = {0, 0};
+    evl__kernel_timespec zero = {0, 0};
     int state = EVL__LOAD_RELAXED(&evl__epoll_has_pwait2);
     if (state == 0) {
         state = syscall(SYS_epoll_pwait2, epfd, &ev, 1, &zero, NULL, 0) < 0 && errno == ENOSYS ? -1 : 1;
@@ -162,9 +169,9 @@ EVL__PRIVATE int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
 /* A finite timeout, to the nanosecond. */
 EVL__PRIVATE int evl__epoll_wait_ns(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
-    struct timespec ts;
-    ts.tv_sec = (time_t)(timeout / 1000000000u);
-    ts.tv_nsec = (long)(timeout % 1000000000u);
+    evl__kernel_timespec ts;
+    ts.tv_sec = (int64_t)(timeout / 1000000000u);
+    ts.tv_nsec = (long long)(timeout % 1000000000u);
     return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, &ts, NULL, 0);
 }
 

@@ -1,6 +1,7 @@
 /* The test runner: runs every test of every suite (or those whose name contains an argument) in
    its own child process and prints one line per test, then "N passed, N failed".
 
+   Arguments select tests: a part of a test's name, or suite=NAME for a whole suite.
    Options:
      --nosys     make epoll_pwait2 and pidfd_open fail with ENOSYS (a seccomp filter installed in
                  the runner and inherited by every test), so the fallbacks for older kernels run
@@ -20,17 +21,23 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/seccomp.h>)            /* not with musl-gcc, which has no kernel headers */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #endif
+#endif
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
-    async_tests[], safety_tests[], misuse_tests[], fork_tests[];
+    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[];
 
-static const t_case *const suites[] = {loop_tests,  io_tests,     fdkind_tests, timer_tests, signal_tests,
-                                       child_tests, async_tests, safety_tests, misuse_tests, fork_tests};
+static const struct {
+    const char *name;
+    const t_case *tests;
+} suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
+              {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
+              {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests}};
 
 int t_slow;
 static int result_fd = -1;                      /* the child tells the runner why it failed */
@@ -125,7 +132,7 @@ void t_record_io(evl_loop *loop, evl_io *w, unsigned revents) {
 /* ---- ENOSYS for the newer system calls --------------------------------------------------------- */
 
 static int install_nosys_filter(void) {
-#if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__)
+#if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__) && defined(AUDIT_ARCH_X86_64)
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -149,12 +156,14 @@ static int install_nosys_filter(void) {
 
 /* ---- Running ---------------------------------------------------------------------------------- */
 
-static int matches(const char *name, int argc, char **argv) {
+/* A test runs if no filter is given, or if an argument is part of its name, or names its suite
+   as suite=NAME. */
+static int matches(const char *suite, const char *name, int argc, char **argv) {
     int i, any = 0;
     for (i = 1; i < argc; i++) {
         if (argv[i][0] == '-') continue;
         any = 1;
-        if (strstr(name, argv[i])) return 1;
+        if (!strncmp(argv[i], "suite=", 6) ? !strcmp(argv[i] + 6, suite) : strstr(name, argv[i]) != NULL) return 1;
     }
     return !any;
 }
@@ -226,8 +235,8 @@ int main(int argc, char **argv) {
         if (evl_init(&probe) == 0) evl_deinit(&probe);
     }
     for (i = 0; i < (int)(sizeof suites / sizeof suites[0]); i++)
-        for (tc = suites[i]; tc->name; tc++) {
-            if (!matches(tc->name, argc, argv)) continue;
+        for (tc = suites[i].tests; tc->name; tc++) {
+            if (!matches(suites[i].name, tc->name, argc, argv)) continue;
             if (list) {
                 printf("%s\n", tc->name);
                 continue;

@@ -1,0 +1,280 @@
+/* probe.h - a register probe for the fiber tests (one per CPU, beside the context switch).
+
+   uintptr_t test_probe_regs(void (*fn)(void *), void *arg, uintptr_t seed)
+
+   Saves the caller's callee-saved registers (it is an ordinary function to
+   its caller), fills every callee-saved register of the ABI - integer and
+   floating-point, plus the FP control registers that are callee-saved on
+   x86_64 - with values derived from seed, calls fn(arg), and returns 0 if
+   all of them still hold those values afterwards (otherwise the bits that
+   differ, OR-ed together). fn switches to other contexts, which run the same
+   probe with other seeds: if a switch failed to save or restore a register,
+   the probe sees the other context's value.
+
+   Include once per program (it defines a global symbol). */
+#ifndef TEST_PROBE_H
+#define TEST_PROBE_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__) && defined(_WIN32)
+#  define TEST_PROBE_SECTION_BEGIN ".text\n"
+#  define TEST_PROBE_SECTION_END   ".text\n"
+#  define TEST_PROBE_TYPE ""
+#else
+#  define TEST_PROBE_SECTION_BEGIN ".pushsection .text\n"
+#  define TEST_PROBE_SECTION_END   ".popsection\n"
+#  define TEST_PROBE_TYPE ".type test_probe_regs,%function\n"
+#endif
+
+#define TEST_PROBE_BEGIN \
+    TEST_PROBE_SECTION_BEGIN ".globl test_probe_regs\n" TEST_PROBE_TYPE \
+    ".p2align 4\n" TEST_PROBE_THUMB "test_probe_regs:\n"
+#define TEST_PROBE_END TEST_PROBE_SECTION_END
+
+#if defined(__arm__) && defined(__thumb__)
+#  define TEST_PROBE_THUMB ".thumb_func\n"
+#else
+#  define TEST_PROBE_THUMB ""
+#endif
+
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__ILP32__)
+#define TEST_PROBE_AVAILABLE 1
+#define TEST_PROBE_WHAT "rbx rbp r12-r15, MXCSR control, x87 control word"
+/* frame: [0] caller mxcsr [4] caller fcw [8] seed [16] our mxcsr [20] our fcw */
+#define X(reg, k) "    leaq " #k "(%rdx), %rcx\n    xorq %" reg ", %rcx\n    orq %rcx, %rax\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+    "    subq $40, %rsp\n"
+    "    stmxcsr 0(%rsp)\n    fnstcw 4(%rsp)\n"
+    "    movq %rdx, 8(%rsp)\n"
+    /* rounding mode from seed bits 0-1 (MXCSR) and 2-3 (x87) */
+    "    movl %edx, %ecx\n    andl $3, %ecx\n    shll $13, %ecx\n    orl $0x1f80, %ecx\n"
+    "    movl %ecx, 16(%rsp)\n    ldmxcsr 16(%rsp)\n"
+    "    movl %edx, %ecx\n    shrl $2, %ecx\n    andl $3, %ecx\n    shll $10, %ecx\n    orl $0x37f, %ecx\n"
+    "    movl %ecx, 20(%rsp)\n    fldcw 20(%rsp)\n"
+    "    movq %rdi, %rax\n    movq %rsi, %rdi\n"
+    "    leaq 1(%rdx), %rbx\n    leaq 2(%rdx), %rbp\n    leaq 3(%rdx), %r12\n"
+    "    leaq 4(%rdx), %r13\n    leaq 5(%rdx), %r14\n    leaq 6(%rdx), %r15\n"
+    "    call *%rax\n"
+    "    movq 8(%rsp), %rdx\n    xorl %eax, %eax\n"
+    X("rbx", 1) X("rbp", 2) X("r12", 3) X("r13", 4) X("r14", 5) X("r15", 6)
+    /* the control bits of MXCSR (status flags, bits 0-5, may change) */
+    "    stmxcsr 24(%rsp)\n    movl 24(%rsp), %ecx\n    xorl 16(%rsp), %ecx\n    andl $0xffc0, %ecx\n    orq %rcx, %rax\n"
+    "    fnstcw 24(%rsp)\n    movzwl 24(%rsp), %ecx\n    xorl 20(%rsp), %ecx\n    orq %rcx, %rax\n"
+    "    ldmxcsr 0(%rsp)\n    fldcw 4(%rsp)\n"
+    "    addq $40, %rsp\n"
+    "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
+    "    ret\n"
+    TEST_PROBE_END);
+#undef X
+
+#elif defined(__x86_64__) && defined(_WIN32)
+#define TEST_PROBE_AVAILABLE 1
+#define TEST_PROBE_WHAT "rbx rbp rdi rsi r12-r15, xmm6-xmm15 (128 bits)"
+/* frame: [0..31] home space, [32..191] caller's xmm6-15, [192] seed */
+#define X(reg, k) "    leaq " #k "(%r8), %r9\n    xorq %" reg ", %r9\n    orq %r9, %rax\n"
+#define XS(n, k) "    leaq " #k "(%r8), %r9\n    movq %r9, %xmm" #n "\n    punpcklqdq %xmm" #n ", %xmm" #n "\n"
+#define XC(n, k) "    leaq " #k "(%r8), %r10\n    movq %xmm" #n ", %r9\n    xorq %r10, %r9\n    orq %r9, %rax\n" \
+                 "    movhlps %xmm" #n ", %xmm0\n    movq %xmm0, %r9\n    xorq %r10, %r9\n    orq %r9, %rax\n"
+#define XSAVE(n, off) "    movups %xmm" #n ", " #off "(%rsp)\n"
+#define XLOAD(n, off) "    movups " #off "(%rsp), %xmm" #n "\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    pushq %rbx\n    pushq %rbp\n    pushq %rdi\n    pushq %rsi\n"
+    "    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+    "    subq $216, %rsp\n"
+    XSAVE(6, 32) XSAVE(7, 48) XSAVE(8, 64) XSAVE(9, 80) XSAVE(10, 96)
+    XSAVE(11, 112) XSAVE(12, 128) XSAVE(13, 144) XSAVE(14, 160) XSAVE(15, 176)
+    "    movq %r8, 192(%rsp)\n"
+    "    movq %rcx, %rax\n    movq %rdx, %rcx\n"
+    "    leaq 1(%r8), %rbx\n    leaq 2(%r8), %rbp\n    leaq 3(%r8), %rdi\n    leaq 4(%r8), %rsi\n"
+    "    leaq 5(%r8), %r12\n    leaq 6(%r8), %r13\n    leaq 7(%r8), %r14\n    leaq 8(%r8), %r15\n"
+    XS(6, 21) XS(7, 22) XS(8, 23) XS(9, 24) XS(10, 25)
+    XS(11, 26) XS(12, 27) XS(13, 28) XS(14, 29) XS(15, 30)
+    "    call *%rax\n"
+    "    movq 192(%rsp), %r8\n    xorl %eax, %eax\n"
+    X("rbx", 1) X("rbp", 2) X("rdi", 3) X("rsi", 4) X("r12", 5) X("r13", 6) X("r14", 7) X("r15", 8)
+    XC(6, 21) XC(7, 22) XC(8, 23) XC(9, 24) XC(10, 25)
+    XC(11, 26) XC(12, 27) XC(13, 28) XC(14, 29) XC(15, 30)
+    XLOAD(6, 32) XLOAD(7, 48) XLOAD(8, 64) XLOAD(9, 80) XLOAD(10, 96)
+    XLOAD(11, 112) XLOAD(12, 128) XLOAD(13, 144) XLOAD(14, 160) XLOAD(15, 176)
+    "    addq $216, %rsp\n"
+    "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n"
+    "    popq %rsi\n    popq %rdi\n    popq %rbp\n    popq %rbx\n"
+    "    ret\n"
+    TEST_PROBE_END);
+#undef X
+#undef XS
+#undef XC
+#undef XSAVE
+#undef XLOAD
+
+#elif defined(__i386__) && !defined(_WIN32)
+#define TEST_PROBE_AVAILABLE 1
+#define TEST_PROBE_WHAT "ebx esi edi ebp"
+/* after the 4 pushes: 20(%esp) fn, 24 arg, 28 seed */
+#define X(reg, k) "    leal " #k "(%edx), %ecx\n    xorl %" reg ", %ecx\n    orl %ecx, %eax\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    pushl %ebp\n    pushl %ebx\n    pushl %esi\n    pushl %edi\n"
+    "    movl 20(%esp), %eax\n    movl 24(%esp), %ecx\n    movl 28(%esp), %edx\n"
+    "    subl $8, %esp\n"
+    "    movl %edx, 0(%esp)\n"
+    "    leal 1(%edx), %ebx\n    leal 2(%edx), %esi\n    leal 3(%edx), %edi\n    leal 4(%edx), %ebp\n"
+    "    pushl %ecx\n"               /* esp is now 16-aligned for the call */
+    "    call *%eax\n"
+    "    addl $4, %esp\n"
+    "    movl 0(%esp), %edx\n    xorl %eax, %eax\n"
+    X("ebx", 1) X("esi", 2) X("edi", 3) X("ebp", 4)
+    "    addl $8, %esp\n"
+    "    popl %edi\n    popl %esi\n    popl %ebx\n    popl %ebp\n"
+    "    ret\n"
+    TEST_PROBE_END);
+#undef X
+
+#elif defined(__aarch64__)
+#define TEST_PROBE_AVAILABLE 1
+#define TEST_PROBE_WHAT "x19-x29, d8-d15"
+#define X(reg, k) "    add x10, x2, #" #k "\n    eor x10, x10, " reg "\n    orr x0, x0, x10\n"
+#define DS(n, k) "    add x10, x2, #" #k "\n    fmov d" #n ", x10\n"
+#define DC(n, k) "    add x10, x2, #" #k "\n    fmov x11, d" #n "\n    eor x10, x10, x11\n    orr x0, x0, x10\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    sub sp, sp, #176\n"
+    "    stp x19, x20, [sp, #0]\n    stp x21, x22, [sp, #16]\n    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n    stp x27, x28, [sp, #64]\n    stp x29, x30, [sp, #80]\n"
+    "    stp d8, d9, [sp, #96]\n    stp d10, d11, [sp, #112]\n"
+    "    stp d12, d13, [sp, #128]\n    stp d14, d15, [sp, #144]\n"
+    "    str x2, [sp, #160]\n"
+    "    mov x9, x0\n    mov x0, x1\n"
+    "    add x19, x2, #1\n    add x20, x2, #2\n    add x21, x2, #3\n    add x22, x2, #4\n"
+    "    add x23, x2, #5\n    add x24, x2, #6\n    add x25, x2, #7\n    add x26, x2, #8\n"
+    "    add x27, x2, #9\n    add x28, x2, #10\n    add x29, x2, #11\n"
+    DS(8, 21) DS(9, 22) DS(10, 23) DS(11, 24) DS(12, 25) DS(13, 26) DS(14, 27) DS(15, 28)
+    "    blr x9\n"
+    "    ldr x2, [sp, #160]\n    mov x0, #0\n"
+    X("x19", 1) X("x20", 2) X("x21", 3) X("x22", 4) X("x23", 5) X("x24", 6)
+    X("x25", 7) X("x26", 8) X("x27", 9) X("x28", 10) X("x29", 11)
+    DC(8, 21) DC(9, 22) DC(10, 23) DC(11, 24) DC(12, 25) DC(13, 26) DC(14, 27) DC(15, 28)
+    "    ldp x19, x20, [sp, #0]\n    ldp x21, x22, [sp, #16]\n    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n    ldp x27, x28, [sp, #64]\n    ldp x29, x30, [sp, #80]\n"
+    "    ldp d8, d9, [sp, #96]\n    ldp d10, d11, [sp, #112]\n"
+    "    ldp d12, d13, [sp, #128]\n    ldp d14, d15, [sp, #144]\n"
+    "    add sp, sp, #176\n"
+    "    ret\n"
+    TEST_PROBE_END);
+#undef X
+#undef DS
+#undef DC
+
+#elif defined(__arm__) && (!defined(__thumb__) || defined(__thumb2__))
+#define TEST_PROBE_AVAILABLE 1
+#if defined(__ARM_FP)
+#  define TEST_PROBE_WHAT "r4-r11, d8-d15"
+#  define DS(n, k) "    add r3, r2, #" #k "\n    vmov d" #n ", r3, r3\n"
+#  define DC(n, k) "    add r3, r2, #" #k "\n    vmov r1, r12, d" #n "\n    eor r1, r1, r3\n    orr r0, r0, r1\n" \
+                   "    eor r12, r12, r3\n    orr r0, r0, r12\n"
+#  define VPUSH "    vpush {d8-d15}\n"
+#  define VPOP  "    vpop {d8-d15}\n"
+#else
+#  define TEST_PROBE_WHAT "r4-r11 (no VFP)"
+#  define DS(n, k) ""
+#  define DC(n, k) ""
+#  define VPUSH ""
+#  define VPOP ""
+#endif
+#if defined(__thumb__)
+#  define ISA ".thumb\n"
+#else
+#  define ISA ".arm\n"
+#endif
+#define X(reg, k) "    add r3, r2, #" #k "\n    eor r3, r3, " reg "\n    orr r0, r0, r3\n"
+__asm__(
+    ".syntax unified\n" ISA
+    TEST_PROBE_BEGIN
+    "    push {r4-r11, lr}\n"
+    VPUSH
+    "    sub sp, sp, #12\n"          /* 9 (+16) words pushed: 8-aligned again */
+    "    str r2, [sp]\n"
+    "    mov r12, r0\n    mov r0, r1\n"
+    "    add r4, r2, #1\n    add r5, r2, #2\n    add r6, r2, #3\n    add r7, r2, #4\n"
+    "    add r8, r2, #5\n    add r9, r2, #6\n    add r10, r2, #7\n    add r11, r2, #8\n"
+    DS(8, 21) DS(9, 22) DS(10, 23) DS(11, 24) DS(12, 25) DS(13, 26) DS(14, 27) DS(15, 28)
+    "    blx r12\n"
+    "    ldr r2, [sp]\n    mov r0, #0\n"
+    X("r4", 1) X("r5", 2) X("r6", 3) X("r7", 4) X("r8", 5) X("r9", 6) X("r10", 7) X("r11", 8)
+    DC(8, 21) DC(9, 22) DC(10, 23) DC(11, 24) DC(12, 25) DC(13, 26) DC(14, 27) DC(15, 28)
+    "    add sp, sp, #12\n"
+    VPOP
+    "    pop {r4-r11, pc}\n"
+    TEST_PROBE_END
+    ISA);
+#undef X
+#undef DS
+#undef DC
+#undef VPUSH
+#undef VPOP
+#undef ISA
+
+#elif defined(__riscv) && __riscv_xlen == 64
+#define TEST_PROBE_AVAILABLE 1
+#if defined(__riscv_flen) && __riscv_flen >= 64
+#  define TEST_PROBE_WHAT "s0-s11, fs0-fs11"
+#  define FS(op) \
+     "    " op " fs0, 104(sp)\n    " op " fs1, 112(sp)\n    " op " fs2, 120(sp)\n" \
+     "    " op " fs3, 128(sp)\n    " op " fs4, 136(sp)\n    " op " fs5, 144(sp)\n" \
+     "    " op " fs6, 152(sp)\n    " op " fs7, 160(sp)\n    " op " fs8, 168(sp)\n" \
+     "    " op " fs9, 176(sp)\n    " op " fs10, 184(sp)\n    " op " fs11, 192(sp)\n"
+#  define FSET(r, k) "    addi t1, a2, " #k "\n    fmv.d.x " r ", t1\n"
+#  define FCHK(r, k) "    addi t1, a2, " #k "\n    fmv.x.d t2, " r "\n    xor t1, t1, t2\n    or a0, a0, t1\n"
+#else
+#  define TEST_PROBE_WHAT "s0-s11 (no FPU)"
+#  define FS(op) ""
+#  define FSET(r, k) ""
+#  define FCHK(r, k) ""
+#endif
+#define XR(op) \
+    "    " op " ra, 0(sp)\n    " op " s0, 8(sp)\n    " op " s1, 16(sp)\n" \
+    "    " op " s2, 24(sp)\n    " op " s3, 32(sp)\n    " op " s4, 40(sp)\n" \
+    "    " op " s5, 48(sp)\n    " op " s6, 56(sp)\n    " op " s7, 64(sp)\n" \
+    "    " op " s8, 72(sp)\n    " op " s9, 80(sp)\n    " op " s10, 88(sp)\n" \
+    "    " op " s11, 96(sp)\n"
+#define X(r, k) "    addi t1, a2, " #k "\n    xor t1, t1, " r "\n    or a0, a0, t1\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    addi sp, sp, -224\n"
+    XR("sd") FS("fsd")
+    "    sd a2, 200(sp)\n"
+    "    mv t0, a0\n    mv a0, a1\n"
+    "    addi s0, a2, 1\n    addi s1, a2, 2\n    addi s2, a2, 3\n    addi s3, a2, 4\n"
+    "    addi s4, a2, 5\n    addi s5, a2, 6\n    addi s6, a2, 7\n    addi s7, a2, 8\n"
+    "    addi s8, a2, 9\n    addi s9, a2, 10\n    addi s10, a2, 11\n    addi s11, a2, 12\n"
+    FSET("fs0", 21) FSET("fs1", 22) FSET("fs2", 23) FSET("fs3", 24) FSET("fs4", 25) FSET("fs5", 26)
+    FSET("fs6", 27) FSET("fs7", 28) FSET("fs8", 29) FSET("fs9", 30) FSET("fs10", 31) FSET("fs11", 32)
+    "    jalr t0\n"
+    "    ld a2, 200(sp)\n    li a0, 0\n"
+    X("s0", 1) X("s1", 2) X("s2", 3) X("s3", 4) X("s4", 5) X("s5", 6)
+    X("s6", 7) X("s7", 8) X("s8", 9) X("s9", 10) X("s10", 11) X("s11", 12)
+    FCHK("fs0", 21) FCHK("fs1", 22) FCHK("fs2", 23) FCHK("fs3", 24) FCHK("fs4", 25) FCHK("fs5", 26)
+    FCHK("fs6", 27) FCHK("fs7", 28) FCHK("fs8", 29) FCHK("fs9", 30) FCHK("fs10", 31) FCHK("fs11", 32)
+    XR("ld") FS("fld")
+    "    addi sp, sp, 224\n"
+    "    ret\n"
+    TEST_PROBE_END);
+#undef X
+#undef XR
+#undef FS
+#undef FSET
+#undef FCHK
+#endif
+
+#if defined(TEST_PROBE_AVAILABLE)
+#  if defined(__cplusplus)
+extern "C"
+#  endif
+uintptr_t test_probe_regs(void (*fn)(void *), void *arg, uintptr_t seed) __asm__("test_probe_regs");
+#endif
+
+#endif /* TEST_PROBE_H */
