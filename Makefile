@@ -24,7 +24,7 @@ TESTWARN = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror
 
 HEADERS  = evloop.h evloop_epoll.h
 TEST_SRC = $(wildcard tests/*.c)
-EXAMPLES = demo echo_server timers signals children async hooks embed
+EXAMPLES = demo echo_server timers signals children async hooks embed fiber_echo serial_fiber
 B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
@@ -126,8 +126,8 @@ demo: $(B)/examples/demo
 # Every example that ends by itself is run, and must succeed.
 check-examples: examples
 	@echo "== examples"
-	@set -e; for e in demo timers signals children async hooks embed; do \
-	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$$e.out; done
+	@set -e; for e in demo timers signals children async hooks embed "fiber_echo --self-test" serial_fiber; do \
+	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
 
 # The example at the top of evloop.h and the one in README.md compile warning-free and run.
 check-docs: $(HEADERS) README.md

@@ -327,6 +327,7 @@ typedef struct evl__ctx {
 typedef struct evl_fiber evl_fiber;
 typedef struct evl_chan evl_chan;
 typedef void (*evl_fiber_fn)(void *arg);
+typedef void (*evl_fiber_done_cb)(evl_loop *loop, evl_fiber *f);
 
 struct evl_fiber {
     evl__node link;                 /* on the loop's list of fibers until it has finished */
@@ -341,6 +342,7 @@ struct evl_fiber {
     int result;                     /* what the current wait returns */
     int dup_fd;                     /* evl_wait's duplicate of an already watched descriptor */
     unsigned char state, waiting, cancel, stack_mapped;
+    evl_fiber_done_cb done_cb;
     evl__ctx ctx;
 };
 
@@ -405,6 +407,7 @@ struct evl_loop {
     evl__node fibers_ready;         /* fibers to resume, in order */
     evl__node fibers_new;           /* started during this iteration: they run from the next */
     evl_fiber *fiber_finished;      /* returned; the next context to run releases its stack */
+    evl__node fibers_done;          /* released, their done callbacks still to call */
     unsigned fiber_budget;          /* resumes left before the loop polls again */
     evl__ctx main_ctx;              /* evl_run's own stack, while a fiber runs */
 #endif
@@ -553,6 +556,10 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
    does.  Once: the wait after that is a normal one.  No-op for a finished fiber.
    evl_fiber_join: from a fiber, wait until f has returned: 0, -ETIMEDOUT, -ECANCELED, -EDEADLK
    (f is the caller).  A finished or abandoned f returns 0 at once.
+   evl_fiber_on_done: once f has returned, the loop calls cb(loop, f) from its own stack, when the
+   library no longer touches f: the callback may free f (and the memory around it) or start it
+   again.  Set it after evl_fiber_start.  This is how a fiber that owns its own memory (one per
+   connection, say) gets freed: not from inside its function, where f is still in use.
 
    The calls that may wait work only inside a fiber; outside one they return -EPERM.  timeout is
    a duration or EVL_FOREVER, for the whole call; 0 checks without waiting.  Descriptors should be
@@ -580,6 +587,7 @@ EVLOOP_API evl_fiber *evl_fiber_self(void);
 EVLOOP_API int evl_fiber_done(const evl_fiber *f);
 EVLOOP_API void evl_fiber_cancel(evl_fiber *f);
 EVLOOP_API int evl_fiber_join(evl_fiber *f, evl_time timeout);
+EVLOOP_API void evl_fiber_on_done(evl_fiber *f, evl_fiber_done_cb cb);
 
 EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout);
 EVLOOP_API int evl_sleep(evl_time duration);
@@ -2472,6 +2480,17 @@ EVL__PRIVATE void evl__fiber_reap(evl_loop *loop) {
     loop->fiber_finished = NULL;
     evl__deactivate(loop, &f->link);
     evl__fiber_release(f);
+    /* Its done callback runs later on the loop's stack: this may be another fiber's. */
+    if (f->done_cb) evl__insert_before(&f->link, &loop->fibers_done);
+}
+
+/* The done callbacks of fibers released in this iteration; evl_stop leaves the rest for the next. */
+EVL__PRIVATE void evl__call_fiber_done(evl_loop *loop) {
+    while (!evl__list_empty(&loop->fibers_done) && !evl__stopping(loop)) {
+        evl_fiber *f = EVL__CONTAINER(loop->fibers_done.next, evl_fiber, link);
+        evl__unlink(&f->link);
+        f->done_cb(loop, f);
+    }
 }
 
 /* The next fiber to resume in this iteration, or NULL to return to the loop. */
@@ -2513,12 +2532,14 @@ EVL__PRIVATE void evl__fiber_entry(void *arg) {
 EVL__PRIVATE void evl__run_fibers(evl_loop *loop) {
     evl_fiber *first;
     loop->fiber_budget = EVL__FIBER_BATCH;
-    if (!(first = evl__fiber_next(loop))) return;
-    evl__ctx_init_main(&loop->main_ctx);        /* evl_run may be on another thread than last time */
-    evl__fiber_current = first;
-    evl__ctx_switch(&loop->main_ctx, &first->ctx);
-    evl__fiber_current = NULL;
-    evl__fiber_reap(loop);
+    if ((first = evl__fiber_next(loop)) != NULL) {
+        evl__ctx_init_main(&loop->main_ctx);    /* evl_run may be on another thread than last time */
+        evl__fiber_current = first;
+        evl__ctx_switch(&loop->main_ctx, &first->ctx);
+        evl__fiber_current = NULL;
+        evl__fiber_reap(loop);
+    }
+    evl__call_fiber_done(loop);
 }
 
 /* Fibers started in one iteration first run in the next: they join the ready queue when it begins. */
@@ -2532,12 +2553,14 @@ EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop) {
 }
 
 EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop) {
-    return !evl__list_empty(&loop->fibers_ready) || !evl__list_empty(&loop->fibers_new);
+    return !evl__list_empty(&loop->fibers_ready) || !evl__list_empty(&loop->fibers_new) ||
+           !evl__list_empty(&loop->fibers_done);
 }
 
 /* evl_deinit: fibers that have not finished are never resumed; what they hold is released, and
    fibers of other loops that joined them are woken with -ECANCELED. */
 EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop) {
+    evl__detach_all(&loop->fibers_done);        /* finished; their callbacks are not called */
     while (!evl__list_empty(&loop->fibers)) {
         evl_fiber *f = EVL__CONTAINER(loop->fibers.next, evl_fiber, link);
         evl__fiber_end_wait(f);
@@ -2551,6 +2574,7 @@ EVL__PRIVATE void evl__fibers_init(evl_loop *loop) {
     evl__list_init(&loop->fibers);
     evl__list_init(&loop->fibers_ready);
     evl__list_init(&loop->fibers_new);
+    evl__list_init(&loop->fibers_done);
 }
 
 EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
@@ -2583,6 +2607,10 @@ EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t
 }
 
 EVLOOP_API evl_fiber *evl_fiber_self(void) { return evl__fiber_current; }
+
+EVLOOP_API void evl_fiber_on_done(evl_fiber *f, evl_fiber_done_cb cb) {
+    if (f && f->state >= EVL__FIBER_NEW && f->state < EVL__FIBER_DONE) f->done_cb = cb;
+}
 
 EVLOOP_API int evl_fiber_done(const evl_fiber *f) { return f && f->state == EVL__FIBER_DONE; }
 

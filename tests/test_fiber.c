@@ -996,6 +996,73 @@ static void deinit_releases_suspended_fibers_without_resuming_them(void) {
     }
 }
 
+static int done_calls;
+
+static void free_when_done(evl_loop *loop, evl_fiber *f) {
+    (void)loop;
+    CHECK(evl_fiber_done(f));
+    CHECK(evl_fiber_self() == NULL);           /* on the loop's stack, not a fiber's */
+    done_calls++;
+    memset(f, 0xAA, sizeof *f);                 /* poison, then free: any later use shows */
+    free(f);
+}
+
+static void short_life(void *arg) {
+    evl_sleep(EVL_MS((evl_time)(intptr_t)arg % 3));
+}
+
+static void done_callback_may_free_the_fiber(void) {
+    evl_loop loop;
+    int i;
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < 50; i++) {
+        evl_fiber *f = (evl_fiber *)malloc(sizeof *f);
+        CHECK_EQ(evl_fiber_start(&loop, f, NULL, 0, i % 2 ? short_life : note_once, (void *)(intptr_t)i), 0);
+        evl_fiber_on_done(f, free_when_done);
+    }
+    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
+    CHECK_EQ(done_calls, 50);
+    evl_deinit(&loop);
+}
+
+static void restart_when_done(evl_loop *loop, evl_fiber *f) {
+    if (++done_calls < 3) {
+        CHECK_EQ(evl_fiber_start(loop, f, NULL, 0, note_once, (void *)(intptr_t)done_calls), 0);
+        evl_fiber_on_done(f, restart_when_done);
+    }
+}
+
+static void done_callback_may_start_the_fiber_again(void) {
+    evl_loop loop;
+    evl_fiber f;
+    CHECK_EQ(evl_init(&loop), 0);
+    start(&loop, &f, note_once, (void *)0);
+    evl_fiber_on_done(&f, restart_when_done);
+    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
+    CHECK_EQ(done_calls, 3);
+    CHECK_EQ(log_len, 3);
+    CHECK(log_buf[0] == 0 && log_buf[1] == 1 && log_buf[2] == 2);
+    evl_deinit(&loop);
+}
+
+static void count_done(evl_loop *loop, evl_fiber *f) {
+    (void)loop;
+    (void)f;
+    done_calls++;
+}
+
+static void done_callbacks_are_not_called_by_deinit(void) {
+    evl_loop loop;
+    evl_fiber f;
+    CHECK_EQ(evl_init(&loop), 0);
+    start(&loop, &f, spin_forever, NULL);
+    evl_fiber_on_done(&f, count_done);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    evl_deinit(&loop);
+    CHECK(evl_fiber_done(&f));
+    CHECK_EQ(done_calls, 0);
+}
+
 /* ---- what a switch preserves --------------------------------------------------------------------- */
 
 #if defined(TEST_PROBE_AVAILABLE)
@@ -1223,6 +1290,9 @@ const t_case fiber_tests[] = {
     T(stack_overflow_hits_the_guard_page),
     T(deep_recursion_within_the_stack_works),
     T(deinit_releases_suspended_fibers_without_resuming_them),
+    T(done_callback_may_free_the_fiber),
+    T(done_callback_may_start_the_fiber_again),
+    T(done_callbacks_are_not_called_by_deinit),
     T(callee_saved_registers_survive_switches),
     T(floating_point_control_follows_the_abi),
     T(entry_stack_is_aligned_for_the_abi),
