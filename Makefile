@@ -129,14 +129,15 @@ check-examples: examples
 	@set -e; for e in demo timers signals children async hooks embed "fiber_echo --self-test" serial_fiber; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
 
-# The example at the top of evloop.h and the one in README.md compile warning-free and run.
+# The example at the top of evloop.h and every C example in README.md compile warning-free and run.
 check-docs: $(HEADERS) README.md
 	@echo "== the documented examples"
 	@mkdir -p $(B)/docs
 	@awk '/^   EXAMPLE$$/{f=1;next} f&&/^   CONFIGURATION/{exit} f&&/^       /{sub(/^       /,"");print}' evloop.h \
 	    > $(B)/docs/header_example.c
-	@awk '/^```c$$/{n++;f=(n==1);next} /^```$$/{f=0} f' README.md > $(B)/docs/readme_example.c
-	@set -e; for f in header_example readme_example; do \
+	@rm -f $(B)/docs/readme_example_*.c
+	@awk '/^```c$$/{n++;f=1;next} /^```$$/{f=0} f{print > "$(B)/docs/readme_example_" n ".c"}' README.md
+	@set -e; for f in header_example $$(cd $(B)/docs && ls readme_example_*.c | sed 's/\.c$$//'); do \
 	    $(CC) $(STRICT) -Werror -I. $(B)/docs/$$f.c -o $(B)/docs/$$f; \
 	    echo "   $$f.c: compiles; runs on empty input"; ./$(B)/docs/$$f < /dev/null > /dev/null; done
 

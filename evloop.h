@@ -18,6 +18,8 @@
        are already pending in the same batch
      - descriptors, signals and child processes are acquired when a watcher starts, so failure shows
        up there as a negative errno; stopping never fails
+     - fibers: straight-line code (n = evl_read(fd, buf, len, timeout)) next to callbacks in the
+       same loop, with a hand-written context switch for each common CPU (see FIBERS)
 
    EXAMPLE
    =======
@@ -56,7 +58,11 @@
      EVLOOP_BACKEND_KQUEUE      (the kqueue, IOCP and poll backends are not written yet:
      EVLOOP_BACKEND_IOCP         selecting one stops the build with a clear #error)
      EVLOOP_BACKEND_POLL
-     EVLOOP_NO_FIBERS         leave fibers out (fibers are not part of this version yet)
+     EVLOOP_NO_FIBERS         leave fibers out
+     EVLOOP_FIBER_UCONTEXT    switch fibers with makecontext/swapcontext even where there is
+                              assembly for the CPU (slower: a system call per switch)
+     EVLOOP_NO_VALGRIND       leave out the valgrind client requests that register fiber stacks
+                              (they are used when <valgrind/valgrind.h> is found)
      EVLOOP_ASSERT(x)         assertion used for API misuse by functions that cannot return an error
                               (default: assert(x); misuse is then ignored when NDEBUG is set)
      EVLOOP_MAX_EVENTS        events fetched from the kernel per poll (default 64)
@@ -73,6 +79,30 @@
      kqueue   BSD, macOS     not written yet
      iocp     Windows        not written yet
      poll     other POSIX    not written yet
+
+   FIBERS
+   ======
+   A fiber is a function running on its own stack inside the loop.  The blocking-style calls
+   (evl_read, evl_write, evl_accept, evl_connect, evl_wait, evl_sleep, channels, evl_fiber_join)
+   suspend it and let the loop run everything else until what it waits for happens; callbacks and
+   fibers mix freely.  Switching is done by hand-written assembly that saves exactly what each ABI
+   says a callee must preserve, and makes no system call:
+
+     CPU                                  saved across a switch
+     x86_64 (System V)                    rbx rbp r12-r15, MXCSR control bits, x87 control word
+     x86_64 (Windows, for the IOCP        rbx rbp rdi rsi r12-r15, xmm6-xmm15, MXCSR, x87 control
+       backend to come)                   word, the TIB stack fields
+     i386                                 ebx esi edi ebp, x87 control word, MXCSR (with SSE)
+     AArch64                              x19-x30, d8-d15
+     ARM 32-bit, ARM or Thumb-2           r4-r11, lr, and d8-d15 with VFP
+     RISC-V 64                            ra, s0-s11, and fs0-fs11 with the F or D extension
+     anything else                        makecontext/swapcontext (also with EVLOOP_FIBER_UCONTEXT)
+
+   The floating-point rounding mode follows the ABI: per fiber on x86 (the control bits are
+   callee-saved there), per thread elsewhere.  Stacks are yours, or mapped by the library with a
+   guard page below them.  Fiber switches are announced to AddressSanitizer, ThreadSanitizer and
+   valgrind, so fiber code runs clean under all three.  Fibers live in one thread: a fiber stays on
+   the thread of the loop that started it.
 
    GUARANTEES
    ==========
@@ -98,6 +128,8 @@
        signal's disposition while any is active.  With EVLOOP_STATIC in several translation units,
        use signals and child watchers from only one of them.
      - In a child created by fork(), the only thing to do with an inherited loop is evl_deinit.
+     - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
+       the assembly; a C++ exception must not leave a fiber's function.
 */
 #ifndef EVLOOP_H
 #define EVLOOP_H
