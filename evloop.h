@@ -1639,8 +1639,13 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
    RISC-V without an FPU, for which Debian has no C library). */
 #if defined(__GNUC__) || defined(__clang__)
 #define EVL__CTX_FN static __attribute__((unused))  /* a test of this layer may not use all of it */
+/* No function may begin or end between telling ThreadSanitizer about a switch and making it:
+   TSan keeps a shadow call stack per fiber, and an entry or return there would land on the new
+   fiber's, below the base of a fresh one.  So the steps around the switch are always inlined. */
+#define EVL__CTX_INLINE static inline __attribute__((always_inline, unused))
 #else
 #define EVL__CTX_FN static
+#define EVL__CTX_INLINE static inline
 #endif
 /* This part makes one stack stop and another run, and knows nothing of loops.  Each CPU's switch
    saves exactly the callee-saved registers of its ABI (and the floating-point control state the
@@ -2213,7 +2218,7 @@ EVL__CTX_FN void evl__ctx_arrived(evl__ctx *self, void *fake_stack)
 
 /* Called just before every switch. fake_stack_save is NULL when `from` will
    never run again, which lets ASan free its fake stack. */
-EVL__CTX_FN void evl__ctx_leaving(evl__ctx *from, evl__ctx *to, void **fake_stack_save)
+EVL__CTX_INLINE void evl__ctx_leaving(evl__ctx *from, evl__ctx *to, void **fake_stack_save)
 {
 #if defined(EVL__CTX_ASAN)
     to->asan_from = from;
@@ -2268,7 +2273,7 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
     makecontext(&ctx->uc, (void (*)(void))evl__ctx_uc_entry, 2, (int)hi, (int)lo);
 }
 
-EVL__CTX_FN void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
+EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
 {
     (void)swapcontext(&from->uc, &to->uc);
 }
@@ -2348,7 +2353,7 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
     ctx->sp = w;
 }
 
-EVL__CTX_FN void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
+EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
 {
     evl__ctx_swap_asm(&from->sp, to->sp);
 }

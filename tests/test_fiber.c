@@ -43,6 +43,21 @@ static void fiber_first_runs_in_the_next_iteration(void) {
     evl_deinit(&loop);
 }
 
+/* A fiber that returns hands over straight to the next, here a fresh one every time: the path where
+   a sanitizer's bookkeeping of the switch is the most delicate. */
+static void finishing_fibers_hand_over_to_fresh_ones(void) {
+    enum { N = 20 };
+    evl_loop loop;
+    evl_fiber f[N];
+    int i;
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < N; i++) start(&loop, &f[i], note_once, (void *)(intptr_t)i);
+    CHECK_EQ(evl_run(&loop, 0), 0);             /* all of them in one pass */
+    CHECK_EQ(log_len, N);
+    for (i = 0; i < N; i++) CHECK(log_buf[i] == i && evl_fiber_done(&f[i]));
+    evl_deinit(&loop);
+}
+
 static evl_fiber *seen_self;
 
 static void remember_self(void *arg) {
@@ -1260,6 +1275,7 @@ static void dump_shows_fibers_and_what_they_wait_for(void) {
 
 const t_case fiber_tests[] = {
     T(fiber_first_runs_in_the_next_iteration),
+    T(finishing_fibers_hand_over_to_fresh_ones),
     T(self_is_the_running_fiber_and_null_outside),
     T(yielding_fibers_take_turns_in_start_order),
     T(a_busy_fiber_does_not_starve_the_loop),
