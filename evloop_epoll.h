@@ -103,6 +103,19 @@ EVL__PRIVATE int evl__epoll_probe_pwait2(int epfd) {
     return state > 0;
 }
 
+/* Whether pidfd_open exists, asked once per process (and before any fork, so children inherit it). */
+EVL__PRIVATE void evl__epoll_probe_pidfd(void) {
+    int fd;
+    if (EVL__LOAD_RELAXED(&evl__epoll_has_pidfd) != 0) return;
+    fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (fd >= 0) {
+        close(fd);
+        EVL__STORE(&evl__epoll_has_pidfd, 1);
+    } else if (errno == ENOSYS) {
+        EVL__STORE(&evl__epoll_has_pidfd, -1);
+    }
+}
+
 EVL__PRIVATE int evl__backend_init(evl_loop *loop) {
     evl__backend *b = &loop->backend;
     int rc;
@@ -115,6 +128,7 @@ EVL__PRIVATE int evl__backend_init(evl_loop *loop) {
     b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->wakefd < 0) goto fail;
     if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->wakefd, EPOLLIN, &b->wakefd)) < 0) goto fail_rc;
+    evl__epoll_probe_pidfd();
     if (!evl__epoll_probe_pwait2(b->epfd)) {
         b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (b->timerfd < 0) goto fail;
