@@ -466,7 +466,8 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop);
    loop that is not initialised, or another negative errno if the backend failed.
 
    One iteration: PREPARE hooks, wait for events, due timers, io callbacks (in the order the kernel
-   reported them), always-ready descriptors, signals, child processes, async wake-ups, CHECK hooks.
+   reported them), always-ready descriptors, signals, child processes, async wake-ups, ready fibers
+   (at most 128 resumes), CHECK hooks.
 
    evl_stop makes evl_run return after the callback that is running; it may be called from a
    callback, another thread or a signal handler.  A stop requested while evl_run is not running

@@ -1,4 +1,6 @@
-/* timer benchmarks, evloop. See timers.h. Restart is evl_timer_start on the active timer. */
+/* timer benchmarks, evloop, default API. See timers.h. Start and restart are evl_timer_start, which
+ * reads the clock on every call (so a timer never fires early, even when the loop time is stale);
+ * timers_evloop_cached.c is the same program with loop-time deadlines (evl_timer_start_at). */
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
