@@ -763,11 +763,17 @@ EVL__PRIVATE int evl__os_dup(int fd);
 EVL__PRIVATE int evl__os_nonblocking(int fd);                       /* 1, 0, or -errno */
 EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on);
 EVL__PRIVATE int evl__os_poll(int fd, unsigned events);             /* EVL_ bits ready now */
-EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len);
-EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int nonblocking);
+/* One read or write that cannot block: -EAGAIN when it would have to wait.  *kind is what the
+   call has learned of fd (EVL__FD_*); ready says fd was just seen ready. */
+EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len, int *kind, int ready);
+EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int *kind, int ready);
 EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 EVL__PRIVATE int evl__os_socket_error(int fd);
+#endif
+
+#ifndef EVLOOP_NO_FIBERS
+enum { EVL__FD_UNKNOWN, EVL__FD_SOCKET, EVL__FD_NONBLOCKING, EVL__FD_BLOCKING };
 #endif
 
 /* ---- Small helpers --------------------------------------------------------------------------- */
@@ -2754,44 +2760,40 @@ EVLOOP_API int evl_fiber_join(evl_fiber *target, evl_time timeout) {
 }
 
 /* ---- Fibers: I/O --------------------------------------------------------------------------------
-   A non-blocking descriptor is tried first and waited for when it would block; a blocking one is
-   waited for first, so that the attempt cannot block the loop. */
+   A call first tries without waiting, and waits when that would block.  A socket is tried with
+   MSG_DONTWAIT, which never blocks whatever its O_NONBLOCK, so it costs no extra system call;
+   another descriptor is tried only if it is non-blocking, and a blocking one is waited for first,
+   so that the attempt cannot block the loop. */
 
 EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
-    evl_fiber *f = evl__fiber_current;
     evl_time deadline = 0;
-    int nonblocking, try_now, rc;
+    int kind = EVL__FD_UNKNOWN, ready = 0, rc;
     ssize_t n;
-    if (!f) return -EPERM;
-    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
-    for (try_now = nonblocking;; try_now = 1) {
-        if (try_now && (n = evl__os_read(fd, buf, len)) != -EAGAIN) return n;
+    if (!evl__fiber_current) return -EPERM;
+    for (;;) {
+        if ((n = evl__os_read(fd, buf, len, &kind, ready)) != -EAGAIN) return n;
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
+        ready = 1;
     }
 }
 
 EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout) {
-    evl_fiber *f = evl__fiber_current;
     const unsigned char *p = (const unsigned char *)buf;
     evl_time deadline = 0;
     size_t done = 0;
-    int nonblocking, try_now, rc;
+    int kind = EVL__FD_UNKNOWN, ready = 0, rc;
     ssize_t n;
-    if (!f) return -EPERM;
-    if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
-    try_now = nonblocking;
+    if (!evl__fiber_current) return -EPERM;
     while (done < len) {
-        if (try_now) {
-            n = evl__os_write(fd, p + done, len - done, nonblocking);
-            if (n >= 0) {
-                done += (size_t)n;
-                try_now = nonblocking;          /* a blocking descriptor waits before each write */
-                continue;
-            }
-            if (n != -EAGAIN) return n;
+        n = evl__os_write(fd, p + done, len - done, &kind, ready);
+        ready = 0;                              /* a blocking descriptor waits before each write */
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
         }
+        if (n != -EAGAIN) return n;
         if ((rc = evl_wait(fd, EVL_WRITE, evl__time_left(timeout, &deadline))) < 0) return rc;
-        try_now = 1;
+        ready = 1;
     }
     return (ssize_t)len;
 }
@@ -3174,25 +3176,53 @@ EVL__PRIVATE int evl__os_poll(int fd, unsigned events) {
 /* read/write/accept/connect as -errno, with EWOULDBLOCK as -EAGAIN and EINTR retried. */
 EVL__PRIVATE int evl__os_error(void) { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
 
-EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len) {
+/* The first attempt tells a socket (MSG_DONTWAIT works) from anything else (ENOTSOCK), whose
+   O_NONBLOCK then decides whether it may be tried before it was seen ready. */
+EVL__PRIVATE int evl__os_learn(int fd, int *kind) {
+    int nonblocking = evl__os_nonblocking(fd);
+    if (nonblocking < 0) return nonblocking;
+    *kind = nonblocking ? EVL__FD_NONBLOCKING : EVL__FD_BLOCKING;
+    return 0;
+}
+
+EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len, int *kind, int ready) {
     ssize_t n;
+    int rc;
+    if (*kind == EVL__FD_UNKNOWN || *kind == EVL__FD_SOCKET) {
+        while ((n = recv(fd, buf, len, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+        }
+        if (n >= 0 || errno != ENOTSOCK) {
+            *kind = EVL__FD_SOCKET;
+            return n < 0 ? evl__os_error() : n;
+        }
+        if ((rc = evl__os_learn(fd, kind)) < 0) return rc;
+    }
+    if (*kind == EVL__FD_BLOCKING && !ready) return -EAGAIN;
     while ((n = read(fd, buf, len)) < 0 && errno == EINTR) {
     }
     return n < 0 ? evl__os_error() : n;
 }
 
-/* On a blocking descriptor (just seen writable): a socket takes MSG_DONTWAIT, anything else gets
-   at most PIPE_BUF bytes, which POSIX promises a writable pipe accepts without blocking. */
-EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int nonblocking) {
+/* A blocking descriptor just seen writable gets at most PIPE_BUF bytes, which POSIX promises a
+   writable pipe accepts without blocking. */
+EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int *kind, int ready) {
     ssize_t n;
-    do {
-        if (nonblocking) {
-            n = write(fd, buf, len);
-        } else {
-            n = send(fd, buf, len, MSG_DONTWAIT);
-            if (n < 0 && errno == ENOTSOCK) n = write(fd, buf, len < PIPE_BUF ? len : PIPE_BUF);
+    int rc;
+    if (*kind == EVL__FD_UNKNOWN || *kind == EVL__FD_SOCKET) {
+        while ((n = send(fd, buf, len, MSG_DONTWAIT)) < 0 && errno == EINTR) {
         }
-    } while (n < 0 && errno == EINTR);
+        if (n >= 0 || errno != ENOTSOCK) {
+            *kind = EVL__FD_SOCKET;
+            return n < 0 ? evl__os_error() : n;
+        }
+        if ((rc = evl__os_learn(fd, kind)) < 0) return rc;
+    }
+    if (*kind == EVL__FD_BLOCKING) {
+        if (!ready) return -EAGAIN;
+        if (len > PIPE_BUF) len = PIPE_BUF;
+    }
+    while ((n = write(fd, buf, len)) < 0 && errno == EINTR) {
+    }
     return n < 0 ? evl__os_error() : n;
 }
 
