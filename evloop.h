@@ -440,6 +440,7 @@ struct evl_loop {
     evl__node fibers_new;           /* started during this iteration: they run from the next */
     evl_fiber *fiber_finished;      /* returned; the next context to run releases its stack */
     evl__node fibers_done;          /* released, their done callbacks still to call */
+    unsigned fibers_live;           /* started and not yet past their done callback */
     unsigned fiber_budget;          /* resumes left before the loop polls again */
     evl__ctx main_ctx;              /* evl_run's own stack, while a fiber runs */
 #endif
@@ -677,6 +678,16 @@ EVLOOP_API void evl_chan_close(evl_chan *c);
 #endif
 
 #define EVL__PRIVATE static
+/* Functions that run once per loop or per watcher's life (init, deinit, dump, installing a signal
+   handler, starting a fiber) are optimised for size; calls on the hot paths are never these.
+   EVL__NOINLINE keeps one copy of code that many callers share off their fast paths. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EVL__COLD __attribute__((cold))
+#define EVL__NOINLINE __attribute__((noinline))
+#else
+#define EVL__COLD
+#define EVL__NOINLINE
+#endif
 #define EVL__LOOP_MAGIC 0x65766c6fu     /* "evlo" */
 #define EVL__UNREF ((uintptr_t)1)
 #define EVL__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -741,6 +752,7 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the proc
 /* What the fiber scheduler (Fibers, below) offers the loop: */
 EVL__PRIVATE void evl__fibers_init(evl_loop *loop);
 EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop);   /* at the start of an iteration */
+static inline int evl__has_fibers(const evl_loop *loop);
 EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop);
 EVL__PRIVATE void evl__run_fibers(evl_loop *loop);         /* the iteration's fiber phase */
 EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop);     /* evl_deinit */
@@ -763,10 +775,9 @@ EVL__PRIVATE int evl__os_dup(int fd);
 EVL__PRIVATE int evl__os_nonblocking(int fd);                       /* 1, 0, or -errno */
 EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on);
 EVL__PRIVATE int evl__os_poll(int fd, unsigned events);             /* EVL_ bits ready now */
-/* One read or write that cannot block: -EAGAIN when it would have to wait.  *kind is what the
-   call has learned of fd (EVL__FD_*); ready says fd was just seen ready. */
-EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len, int *kind, int ready);
-EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int *kind, int ready);
+/* One read (into in) or write (from out) that cannot block: -EAGAIN when it would have to wait.
+   *kind is what the call has learned of fd (EVL__FD_*); ready says fd was just seen ready. */
+EVL__PRIVATE ssize_t evl__os_transfer(int fd, void *in, const void *out, size_t len, int *kind, int ready);
 EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 EVL__PRIVATE int evl__os_socket_error(int fd);
@@ -849,9 +860,9 @@ EVL__PRIVATE void evl__deactivate(evl_loop *loop, evl__node *n) {
 /* Visits every node that was on the list when the walk began, in order, unless the node was
    removed meanwhile; nodes added during the walk wait for the next one.  Returns 0 if evl_stop cut
    the walk short. */
-EVL__PRIVATE int evl__walk(evl_loop *loop, evl__node *head, void (*visit)(evl_loop *, evl__node *)) {
+EVL__PRIVATE EVL__NOINLINE int evl__walk_list(evl_loop *loop, evl__node *head,
+                                               void (*visit)(evl_loop *, evl__node *)) {
     evl__node *n;
-    if (evl__list_empty(head)) return 1;
     loop->walk_last = evl__prev(head);
     loop->walk_next = head->next;
     while ((n = loop->walk_next) != NULL) {
@@ -864,6 +875,11 @@ EVL__PRIVATE int evl__walk(evl_loop *loop, evl__node *head, void (*visit)(evl_lo
     }
     loop->walk_last = NULL;
     return 1;
+}
+
+/* Most lists are empty at most passes: that test costs no call. */
+static inline int evl__walk(evl_loop *loop, evl__node *head, void (*visit)(evl_loop *, evl__node *)) {
+    return evl__list_empty(head) ? 1 : evl__walk_list(loop, head, visit);
 }
 
 /* Makes every watcher on a list inactive without calling anything: evl_deinit. */
@@ -938,7 +954,7 @@ EVL__PRIVATE void evl__wheel_insert(evl__wheel *wh, evl_timer *t) {
 
 /* The earliest occupied slot: the first slot ahead of the wheel at the lowest level that has
    one.  Slots emptied by evl_timer_stop keep their bit until this finds them. */
-EVL__PRIVATE int evl__wheel_first(evl__wheel *wh, unsigned *level_out, unsigned *slot_out) {
+EVL__PRIVATE EVL__NOINLINE int evl__wheel_first(evl__wheel *wh, unsigned *level_out, unsigned *slot_out) {
     unsigned level;
     for (level = 0; level < EVL__WHEEL_LEVELS; level++) {
         unsigned current = (unsigned)(wh->tick >> (level * EVL__WHEEL_BITS)) & (EVL__WHEEL_SLOTS - 1);
@@ -967,7 +983,7 @@ EVL__PRIVATE void evl__due_insert(evl__wheel *wh, evl_timer *t) {
     evl__insert_before(&t->link, p->next);
 }
 
-EVL__PRIVATE void evl__wheel_update_next(evl__wheel *wh) {
+EVL__PRIVATE EVL__NOINLINE void evl__wheel_update_next(evl__wheel *wh) {
     unsigned level, slot;
     evl__node *head, *n;
     wh->next = EVL_FOREVER;
@@ -982,10 +998,9 @@ EVL__PRIVATE void evl__wheel_update_next(evl__wheel *wh) {
 }
 
 /* Moves every timer due at `now` to the due list, cascading slots the wheel passes through. */
-EVL__PRIVATE void evl__wheel_collect(evl__wheel *wh, evl_time now) {
+EVL__PRIVATE EVL__NOINLINE void evl__wheel_advance(evl__wheel *wh, evl_time now) {
     uint64_t now_tick = now >> EVL__TICK_SHIFT;
     unsigned level, slot;
-    if (now < wh->next) return;
     while (evl__wheel_first(wh, &level, &slot)) {
         uint64_t start = evl__slot_start(wh->tick, level, slot);
         evl__node *head = &wh->slot[level][slot], *n, *next;
@@ -1011,6 +1026,11 @@ EVL__PRIVATE void evl__wheel_collect(evl__wheel *wh, evl_time now) {
     }
     if (now_tick > wh->tick) wh->tick = now_tick;
     evl__wheel_update_next(wh);
+}
+
+/* Most passes have nothing due: that test costs no call. */
+static inline void evl__wheel_collect(evl__wheel *wh, evl_time now) {
+    if (now >= wh->next) evl__wheel_advance(wh, now);
 }
 
 EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
@@ -1125,7 +1145,7 @@ EVLOOP_API const char *evl_backend_name(void) { return evl__backend_name(); }
 
 EVLOOP_API int evl_backend_fd(const evl_loop *loop) { return evl__loop_ok(loop) ? evl__backend_fd(loop) : -1; }
 
-EVLOOP_API int evl_init(evl_loop *loop) {
+EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
     int rc;
     if (!loop) return -EINVAL;
     memset(loop, 0, sizeof *loop);
@@ -1154,7 +1174,7 @@ EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
 
 EVL__PRIVATE void evl__signal_release(evl_loop *loop, int signum);
 
-EVLOOP_API void evl_deinit(evl_loop *loop) {
+EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     evl__node *n;
     if (!evl__loop_ok(loop)) return;
     EVLOOP_ASSERT(!loop->running);
@@ -1247,7 +1267,7 @@ EVL__PRIVATE int evl__signal_bit_set(const uint32_t *mask, int signum) {
 }
 
 /* Turns the signals the handler caught into pending flags on this loop's watchers. */
-EVL__PRIVATE void evl__take_caught_signals(evl_loop *loop) {
+EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
     uint32_t caught[2];
     evl__node *n;
     caught[0] = EVL__XCHG(&loop->sig_pending[0], 0u);
@@ -1287,7 +1307,7 @@ EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
     return loop->woken || loop->signals_due || loop->children_due || loop->asyncs_due ||
            !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due)
 #ifndef EVLOOP_NO_FIBERS
-           || evl__fibers_pending(loop)
+           || (evl__has_fibers(loop) && evl__fibers_pending(loop))
 #endif
         ;
 }
@@ -1324,7 +1344,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
     for (;;) {
         int count;
 #ifndef EVLOOP_NO_FIBERS
-        evl__admit_new_fibers(loop);
+        if (evl__has_fibers(loop)) evl__admit_new_fibers(loop);
 #endif
         evl__walk(loop, &loop->prepares, evl__visit_hook);
         if (evl__stopping(loop)) break;
@@ -1346,8 +1366,10 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         evl__run_woken(loop);
         if (evl__stopping(loop)) break;
 #ifndef EVLOOP_NO_FIBERS
-        evl__run_fibers(loop);
-        if (evl__stopping(loop)) break;
+        if (evl__has_fibers(loop)) {
+            evl__run_fibers(loop);
+            if (evl__stopping(loop)) break;
+        }
 #endif
         evl__walk(loop, &loop->checks, evl__visit_hook);
         if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
@@ -1523,7 +1545,7 @@ EVL__PRIVATE void evl__signals_unlist(evl_loop *loop) {
     while (EVL__LOAD(&evl__signals.handlers_running)) evl__os_yield();
 }
 
-EVL__PRIVATE int evl__signal_acquire(evl_loop *loop, int signum) {
+EVL__PRIVATE EVL__COLD int evl__signal_acquire(evl_loop *loop, int signum) {
     uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
     int word = (signum - 1) / 32, rc = 0;
     evl__signals_lock();
@@ -1547,7 +1569,7 @@ EVL__PRIVATE int evl__signal_acquire(evl_loop *loop, int signum) {
     return rc;
 }
 
-EVL__PRIVATE void evl__signal_release(evl_loop *loop, int signum) {
+EVL__PRIVATE EVL__COLD void evl__signal_release(evl_loop *loop, int signum) {
     uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
     int word = (signum - 1) / 32;
     evl__signals_lock();
@@ -1567,7 +1589,7 @@ EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
     s->kind = EVL__KIND_SIGNAL;
 }
 
-EVLOOP_API int evl_signal_start(evl_loop *loop, evl_signal *s) {
+EVLOOP_API EVL__COLD int evl_signal_start(evl_loop *loop, evl_signal *s) {
     int rc;
     if (!evl__loop_ok(loop) || !s || s->kind != EVL__KIND_SIGNAL || !s->cb) return -EINVAL;
     if (evl__linked(&s->link)) return -EALREADY;
@@ -1595,7 +1617,7 @@ EVLOOP_API void evl_child_init(evl_child *c, evl_child_cb cb, evl_pid pid) {
     c->kind = EVL__KIND_CHILD;
 }
 
-EVLOOP_API int evl_child_start(evl_loop *loop, evl_child *c) {
+EVLOOP_API EVL__COLD int evl_child_start(evl_loop *loop, evl_child *c) {
     int rc;
     if (!evl__loop_ok(loop) || !c || c->kind != EVL__KIND_CHILD || !c->cb) return -EINVAL;
     if (evl__linked(&c->link)) return -EALREADY;
@@ -2479,7 +2501,7 @@ EVL__PRIVATE evl_fiber *evl__fiber_of(evl__node *queue) { return EVL__CONTAINER(
 
 /* Undoes whatever the fiber was waiting on: its io watcher (and descriptor duplicate), its timer,
    its place in a queue. */
-EVL__PRIVATE void evl__fiber_end_wait(evl_fiber *f) {
+EVL__PRIVATE EVL__NOINLINE void evl__fiber_end_wait(evl_fiber *f) {
     if (evl__linked(&f->io.link)) evl_io_stop(f->loop, &f->io);
     if (f->dup_fd >= 0) {
         evl__os_close(f->dup_fd);
@@ -2491,7 +2513,7 @@ EVL__PRIVATE void evl__fiber_end_wait(evl_fiber *f) {
 }
 
 /* Makes a waiting fiber ready to run; the wait it is in returns result. */
-EVL__PRIVATE void evl__fiber_wake(evl_fiber *f, int result) {
+EVL__PRIVATE EVL__NOINLINE void evl__fiber_wake(evl_fiber *f, int result) {
     if (f->state != EVL__FIBER_WAITING) return;
     evl__fiber_end_wait(f);
     f->result = result;
@@ -2518,14 +2540,19 @@ EVL__PRIVATE void evl__fiber_release(evl_fiber *f) {
     f->state = EVL__FIBER_DONE;
 }
 
-EVL__PRIVATE void evl__fiber_reap(evl_loop *loop) {
+EVL__PRIVATE EVL__NOINLINE void evl__fiber_reap_finished(evl_loop *loop) {
     evl_fiber *f = loop->fiber_finished;
-    if (!f) return;
     loop->fiber_finished = NULL;
     evl__deactivate(loop, &f->link);
     evl__fiber_release(f);
     /* Its done callback runs later on the loop's stack: this may be another fiber's. */
     if (f->done_cb) evl__insert_before(&f->link, &loop->fibers_done);
+    else loop->fibers_live--;
+}
+
+/* Runs after every resume, so the test is inline and the work is not. */
+static inline void evl__fiber_reap(evl_loop *loop) {
+    if (loop->fiber_finished) evl__fiber_reap_finished(loop);
 }
 
 /* The done callbacks of fibers released in this iteration; evl_stop leaves the rest for the next. */
@@ -2533,6 +2560,7 @@ EVL__PRIVATE void evl__call_fiber_done(evl_loop *loop) {
     while (!evl__list_empty(&loop->fibers_done) && !evl__stopping(loop)) {
         evl_fiber *f = EVL__CONTAINER(loop->fibers_done.next, evl_fiber, link);
         evl__unlink(&f->link);
+        loop->fibers_live--;
         f->done_cb(loop, f);
     }
 }
@@ -2596,6 +2624,9 @@ EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop) {
     }
 }
 
+/* Whether the loop has any fiber business at all: most loops have none, and pay one test. */
+static inline int evl__has_fibers(const evl_loop *loop) { return loop->fibers_live != 0; }
+
 EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop) {
     return !evl__list_empty(&loop->fibers_ready) || !evl__list_empty(&loop->fibers_new) ||
            !evl__list_empty(&loop->fibers_done);
@@ -2603,7 +2634,7 @@ EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop) {
 
 /* evl_deinit: fibers that have not finished are never resumed; what they hold is released, and
    fibers of other loops that joined them are woken with -ECANCELED. */
-EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop) {
+EVL__PRIVATE EVL__COLD void evl__abandon_fibers(evl_loop *loop) {
     evl__detach_all(&loop->fibers_done);        /* finished; their callbacks are not called */
     while (!evl__list_empty(&loop->fibers)) {
         evl_fiber *f = EVL__CONTAINER(loop->fibers.next, evl_fiber, link);
@@ -2612,6 +2643,7 @@ EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop) {
         evl__unlink(&f->link);
         evl__fiber_release(f);
     }
+    loop->fibers_live = 0;
 }
 
 EVL__PRIVATE void evl__fibers_init(evl_loop *loop) {
@@ -2621,7 +2653,7 @@ EVL__PRIVATE void evl__fibers_init(evl_loop *loop) {
     evl__list_init(&loop->fibers_done);
 }
 
-EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
+EVLOOP_API EVL__COLD int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
                                void *arg) {
     int rc;
     if (!evl__loop_ok(loop) || !f || !fn) return -EINVAL;
@@ -2647,6 +2679,7 @@ EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t
     f->state = EVL__FIBER_NEW;
     evl__activate(loop, &f->link, &loop->fibers);
     evl__insert_before(&f->queue, &loop->fibers_new);
+    loop->fibers_live++;
     return 0;
 }
 
@@ -2667,7 +2700,7 @@ EVLOOP_API void evl_fiber_cancel(evl_fiber *f) {
 /* ---- Fibers: waiting ------------------------------------------------------------------------- */
 
 /* The running fiber f waits for what the caller set up (an io watcher, a queue), at most timeout. */
-EVL__PRIVATE int evl__fiber_wait(evl_fiber *f, unsigned char what, evl_time timeout) {
+EVL__PRIVATE EVL__NOINLINE int evl__fiber_wait(evl_fiber *f, unsigned char what, evl_time timeout) {
     if (f->cancel) {
         f->cancel = 0;
         evl__fiber_end_wait(f);
@@ -2689,7 +2722,7 @@ EVL__PRIVATE int evl__fiber_canceled(evl_fiber *f) {
 
 /* The time left of a call's timeout.  The deadline is fixed at the call's first wait (*deadline
    is 0 until then), so a call that never waits never reads the clock. */
-EVL__PRIVATE evl_time evl__time_left(evl_time timeout, evl_time *deadline) {
+EVL__PRIVATE EVL__NOINLINE evl_time evl__time_left(evl_time timeout, evl_time *deadline) {
     evl_time now;
     if (timeout == 0 || timeout == EVL_FOREVER) return timeout;
     now = evl__clock_now();
@@ -2771,7 +2804,7 @@ EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
     ssize_t n;
     if (!evl__fiber_current) return -EPERM;
     for (;;) {
-        if ((n = evl__os_read(fd, buf, len, &kind, ready)) != -EAGAIN) return n;
+        if ((n = evl__os_transfer(fd, buf, NULL, len, &kind, ready)) != -EAGAIN) return n;
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
         ready = 1;
     }
@@ -2785,7 +2818,7 @@ EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeo
     ssize_t n;
     if (!evl__fiber_current) return -EPERM;
     while (done < len) {
-        n = evl__os_write(fd, p + done, len - done, &kind, ready);
+        n = evl__os_transfer(fd, NULL, p + done, len - done, &kind, ready);
         ready = 0;                              /* a blocking descriptor waits before each write */
         if (n >= 0) {
             done += (size_t)n;
@@ -2810,7 +2843,7 @@ EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl
     }
 }
 
-EVLOOP_API int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout) {
+EVLOOP_API EVL__COLD int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout) {
     evl_fiber *f = evl__fiber_current;
     int nonblocking, rc;
     if (!f) return -EPERM;
@@ -2849,7 +2882,7 @@ EVL__PRIVATE void evl__chan_wake_first(evl__node *waiters) {
 }
 
 /* Waits in a channel's queue: a fiber until woken or timed out; outside one, -EPERM. */
-EVL__PRIVATE int evl__chan_wait(evl__node *waiters, evl_time timeout, evl_time *deadline) {
+EVL__PRIVATE EVL__NOINLINE int evl__chan_wait(evl__node *waiters, evl_time timeout, evl_time *deadline) {
     evl_fiber *f = evl__fiber_current;
     evl_time left;
     if (!f) return -EPERM;
@@ -2891,7 +2924,7 @@ EVLOOP_API int evl_chan_recv(evl_chan *c, void *elem, evl_time timeout) {
     }
 }
 
-EVLOOP_API void evl_chan_close(evl_chan *c) {
+EVLOOP_API EVL__COLD void evl_chan_close(evl_chan *c) {
     if (!evl__chan_ok(c) || c->closed) return;
     c->closed = 1;
     while (!evl__list_empty(&c->senders)) evl__fiber_wake(evl__fiber_of(c->senders.next), 0);
@@ -2946,7 +2979,7 @@ EVL__PRIVATE void evl__dump_hook(const evl_loop *loop, const evl__node *n, FILE 
 }
 
 #ifndef EVLOOP_NO_FIBERS
-EVL__PRIVATE void evl__dump_fiber(const evl_loop *loop, const evl__node *n, FILE *out) {
+EVL__PRIVATE EVL__COLD void evl__dump_fiber(const evl_loop *loop, const evl__node *n, FILE *out) {
     const evl_fiber *f = EVL__CONTAINER(n, evl_fiber, link);
     static const char *const states[] = {"?", "new", "ready", "running", "waiting", "done"};
     fprintf(out, "  fiber   %p  %s", (const void *)f, states[f->state <= EVL__FIBER_DONE ? f->state : 0]);
@@ -2968,7 +3001,7 @@ EVL__PRIVATE void evl__dump_fiber(const evl_loop *loop, const evl__node *n, FILE
 }
 #endif
 
-EVL__PRIVATE void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
+EVL__PRIVATE EVL__COLD void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
                                  void (*print)(const evl_loop *, const evl__node *, FILE *)) {
     const evl__node *n;
     for (n = head->next; n != head; n = n->next) print(loop, n, out);
@@ -2979,7 +3012,7 @@ typedef struct evl__dump_ctx {
     FILE *out;
 } evl__dump_ctx;
 
-EVL__PRIVATE void evl__dump_timer(evl_timer *t, void *arg) {
+EVL__PRIVATE EVL__COLD void evl__dump_timer(evl_timer *t, void *arg) {
     const evl__dump_ctx *ctx = (const evl__dump_ctx *)arg;
     evl_time left = evl_timer_remaining(ctx->loop, t);
 #ifndef EVLOOP_NO_FIBERS
@@ -2990,7 +3023,7 @@ EVL__PRIVATE void evl__dump_timer(evl_timer *t, void *arg) {
     fprintf(ctx->out, "%s\n", evl__ref_note(&t->link));
 }
 
-EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out) {
+EVLOOP_API EVL__COLD void evl_dump(const evl_loop *loop, FILE *out) {
     evl__dump_ctx ctx;
     if (!out) return;
     if (!evl__loop_ok(loop)) {
@@ -3046,7 +3079,7 @@ EVL__PRIVATE void evl__posix_handler(int signum) {
     errno = saved_errno;
 }
 
-EVL__PRIVATE int evl__os_signal_catch(int signum) {
+EVL__PRIVATE EVL__COLD int evl__os_signal_catch(int signum) {
     struct sigaction sa;
     sigset_t set, old;
     memset(&sa, 0, sizeof sa);
@@ -3064,7 +3097,7 @@ EVL__PRIVATE int evl__os_signal_catch(int signum) {
     return 0;
 }
 
-EVL__PRIVATE void evl__os_signal_restore(int signum) {
+EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) {
     sigaction(signum, &evl__saved_action[signum], NULL);
     if (evl__was_blocked[signum]) {
         sigset_t set;
@@ -3112,7 +3145,7 @@ EVL__PRIVATE size_t evl__os_page_size(void) {
 
 /* size rounded up to whole pages, with one more inaccessible page below it, so that running off
    the end of the stack faults instead of silently writing over whatever lies below. */
-EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable) {
+EVL__PRIVATE EVL__COLD int evl__os_stack_map(size_t size, void **stack, size_t *usable) {
     size_t page = evl__os_page_size(), rounded;
     char *base;
     void *p;
@@ -3176,52 +3209,29 @@ EVL__PRIVATE int evl__os_poll(int fd, unsigned events) {
 /* read/write/accept/connect as -errno, with EWOULDBLOCK as -EAGAIN and EINTR retried. */
 EVL__PRIVATE int evl__os_error(void) { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
 
-/* The first attempt tells a socket (MSG_DONTWAIT works) from anything else (ENOTSOCK), whose
-   O_NONBLOCK then decides whether it may be tried before it was seen ready. */
-EVL__PRIVATE int evl__os_learn(int fd, int *kind) {
-    int nonblocking = evl__os_nonblocking(fd);
-    if (nonblocking < 0) return nonblocking;
-    *kind = nonblocking ? EVL__FD_NONBLOCKING : EVL__FD_BLOCKING;
-    return 0;
-}
-
-EVL__PRIVATE ssize_t evl__os_read(int fd, void *buf, size_t len, int *kind, int ready) {
+/* One read (out == NULL) or write (in == NULL) that cannot block.  The first attempt tells a socket
+   (MSG_DONTWAIT works on it, whatever its O_NONBLOCK) from anything else (ENOTSOCK), whose
+   O_NONBLOCK then decides whether it may be tried before it was seen ready.  A blocking descriptor
+   just seen writable gets at most PIPE_BUF bytes, which POSIX promises a writable pipe accepts
+   without blocking. */
+EVL__PRIVATE EVL__NOINLINE ssize_t evl__os_transfer(int fd, void *in, const void *out, size_t len, int *kind,
+                                                   int ready) {
     ssize_t n;
-    int rc;
     if (*kind == EVL__FD_UNKNOWN || *kind == EVL__FD_SOCKET) {
-        while ((n = recv(fd, buf, len, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+        while ((n = in ? recv(fd, in, len, MSG_DONTWAIT) : send(fd, out, len, MSG_DONTWAIT)) < 0 && errno == EINTR) {
         }
         if (n >= 0 || errno != ENOTSOCK) {
             *kind = EVL__FD_SOCKET;
             return n < 0 ? evl__os_error() : n;
         }
-        if ((rc = evl__os_learn(fd, kind)) < 0) return rc;
-    }
-    if (*kind == EVL__FD_BLOCKING && !ready) return -EAGAIN;
-    while ((n = read(fd, buf, len)) < 0 && errno == EINTR) {
-    }
-    return n < 0 ? evl__os_error() : n;
-}
-
-/* A blocking descriptor just seen writable gets at most PIPE_BUF bytes, which POSIX promises a
-   writable pipe accepts without blocking. */
-EVL__PRIVATE ssize_t evl__os_write(int fd, const void *buf, size_t len, int *kind, int ready) {
-    ssize_t n;
-    int rc;
-    if (*kind == EVL__FD_UNKNOWN || *kind == EVL__FD_SOCKET) {
-        while ((n = send(fd, buf, len, MSG_DONTWAIT)) < 0 && errno == EINTR) {
-        }
-        if (n >= 0 || errno != ENOTSOCK) {
-            *kind = EVL__FD_SOCKET;
-            return n < 0 ? evl__os_error() : n;
-        }
-        if ((rc = evl__os_learn(fd, kind)) < 0) return rc;
+        if ((n = evl__os_nonblocking(fd)) < 0) return n;
+        *kind = n ? EVL__FD_NONBLOCKING : EVL__FD_BLOCKING;
     }
     if (*kind == EVL__FD_BLOCKING) {
         if (!ready) return -EAGAIN;
-        if (len > PIPE_BUF) len = PIPE_BUF;
+        if (out && len > PIPE_BUF) len = PIPE_BUF;
     }
-    while ((n = write(fd, buf, len)) < 0 && errno == EINTR) {
+    while ((n = in ? read(fd, in, len) : write(fd, out, len)) < 0 && errno == EINTR) {
     }
     return n < 0 ? evl__os_error() : n;
 }

@@ -116,7 +116,7 @@ EVL__PRIVATE void evl__epoll_probe_pidfd(void) {
     }
 }
 
-EVL__PRIVATE int evl__backend_init(evl_loop *loop) {
+EVL__PRIVATE EVL__COLD int evl__backend_init(evl_loop *loop) {
     evl__backend *b = &loop->backend;
     int rc;
     EVLOOP_ASSERT(evl__epoll_revents(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLERR | EPOLLHUP) ==
@@ -166,7 +166,7 @@ EVL__PRIVATE void evl__backend_io_stop(evl_loop *loop, evl_io *w) {
 
 /* A finite timeout.  Without epoll_pwait2, epoll_wait only takes milliseconds; rather than round a
    deadline (late by up to a millisecond) the timerfd is armed at it and epoll_wait waits for that. */
-EVL__PRIVATE int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
+EVL__PRIVATE EVL__COLD int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
     evl_time deadline = evl__add_sat(loop->now, timeout);
     if (deadline != b->timer_armed) {
