@@ -515,7 +515,7 @@ EVLOOP_API void evl_io_stop(evl_loop *loop, evl_io *w);
    and re-phases from now.
    evl_timer_start_at is the same with an absolute deadline on the loop's clock (evl_now).
    Reading the clock is what makes "never early" hold even when the loop time is stale (a long
-   callback ran since the loop woke); it costs about 20 ns.  Code that restarts many timers from one
+   callback ran since the loop woke); it costs 20 to 35 ns.  Code that restarts many timers from one
    callback and accepts timeouts relative to the loop time, as libev and libuv define them, can use
    evl_timer_start_at(loop, t, evl_now(loop) + after, repeat), which reads no clock.
    evl_timer_again restarts from now with the timer's repeat, or stops it if repeat is 0.
