@@ -2521,6 +2521,11 @@ EVL__PRIVATE EVL__NOINLINE void evl__fiber_wake(evl_fiber *f, int result) {
     evl__insert_before(&f->queue, &f->loop->fibers_ready);
 }
 
+/* Wakes every fiber waiting in a queue (a channel's side, a fiber's joiners) with result. */
+EVL__PRIVATE void evl__fiber_wake_all(evl__node *waiters, int result) {
+    while (!evl__list_empty(waiters)) evl__fiber_wake(evl__fiber_of(waiters->next), result);
+}
+
 EVL__PRIVATE void evl__fiber_io_ready(evl_loop *loop, evl_io *io, unsigned revents) {
     (void)loop;
     evl__fiber_wake(EVL__CONTAINER(io, evl_fiber, io), (int)revents);
@@ -2596,7 +2601,7 @@ EVL__PRIVATE void evl__fiber_entry(void *arg) {
     evl__fiber_current = f;
     evl__fiber_reap(f->loop);
     f->fn(f->arg);
-    while (!evl__list_empty(&f->joiners)) evl__fiber_wake(evl__fiber_of(f->joiners.next), 0);
+    evl__fiber_wake_all(&f->joiners, 0);
     evl__fiber_switch_away(f, 1);
 }
 
@@ -2639,7 +2644,7 @@ EVL__PRIVATE EVL__COLD void evl__abandon_fibers(evl_loop *loop) {
     while (!evl__list_empty(&loop->fibers)) {
         evl_fiber *f = EVL__CONTAINER(loop->fibers.next, evl_fiber, link);
         evl__fiber_end_wait(f);
-        while (!evl__list_empty(&f->joiners)) evl__fiber_wake(evl__fiber_of(f->joiners.next), -ECANCELED);
+        evl__fiber_wake_all(&f->joiners, -ECANCELED);
         evl__unlink(&f->link);
         evl__fiber_release(f);
     }
@@ -2699,10 +2704,16 @@ EVLOOP_API void evl_fiber_cancel(evl_fiber *f) {
 
 /* ---- Fibers: waiting ------------------------------------------------------------------------- */
 
+/* Takes a pending cancellation instead of waiting. */
+EVL__PRIVATE int evl__fiber_canceled(evl_fiber *f) {
+    if (!f->cancel) return 0;
+    f->cancel = 0;
+    return 1;
+}
+
 /* The running fiber f waits for what the caller set up (an io watcher, a queue), at most timeout. */
 EVL__PRIVATE EVL__NOINLINE int evl__fiber_wait(evl_fiber *f, unsigned char what, evl_time timeout) {
-    if (f->cancel) {
-        f->cancel = 0;
+    if (evl__fiber_canceled(f)) {
         evl__fiber_end_wait(f);
         return -ECANCELED;
     }
@@ -2711,13 +2722,6 @@ EVL__PRIVATE EVL__NOINLINE int evl__fiber_wait(evl_fiber *f, unsigned char what,
     f->state = EVL__FIBER_WAITING;
     evl__fiber_switch_away(f, 0);
     return f->result;
-}
-
-/* Takes a pending cancellation instead of waiting. */
-EVL__PRIVATE int evl__fiber_canceled(evl_fiber *f) {
-    if (!f->cancel) return 0;
-    f->cancel = 0;
-    return 1;
 }
 
 /* The time left of a call's timeout.  The deadline is fixed at the call's first wait (*deadline
@@ -2927,8 +2931,8 @@ EVLOOP_API int evl_chan_recv(evl_chan *c, void *elem, evl_time timeout) {
 EVLOOP_API EVL__COLD void evl_chan_close(evl_chan *c) {
     if (!evl__chan_ok(c) || c->closed) return;
     c->closed = 1;
-    while (!evl__list_empty(&c->senders)) evl__fiber_wake(evl__fiber_of(c->senders.next), 0);
-    while (!evl__list_empty(&c->receivers)) evl__fiber_wake(evl__fiber_of(c->receivers.next), 0);
+    evl__fiber_wake_all(&c->senders, 0);
+    evl__fiber_wake_all(&c->receivers, 0);
 }
 
 #endif /* EVLOOP_NO_FIBERS */

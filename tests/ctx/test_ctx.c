@@ -28,16 +28,7 @@
 #  include <unistd.h>
 #endif
 
-#if defined(__cplusplus)
-extern "C" {
-#endif
-/* test_ctx_tu2.c */
-const char *tu2_backend_name(void);
-void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log);
-void tu2_release(evl__ctx *ctx);
-#if defined(__cplusplus)
-}
-#endif
+#include "tu2.h"
 
 #define NOINLINE __attribute__((noinline))
 

@@ -10,15 +10,7 @@
 #define EVLOOP_IMPLEMENTATION
 #include "../../evloop.h"
 
-#if defined(__cplusplus)
-extern "C" {
-#endif
-const char *tu2_backend_name(void);
-void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log);
-void tu2_release(evl__ctx *ctx);
-#if defined(__cplusplus)
-}
-#endif
+#include "tu2.h"
 
 struct tu2_state {
     evl__ctx *self;
