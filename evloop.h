@@ -5,6 +5,25 @@
    before you include this file in *one* C or C++ file to create the implementation.
    Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux) next to it.
 
+   SOURCE MAP (search for a title to jump to it)
+   ==========
+     OVERVIEW, EXAMPLE, CONFIGURATION, BACKENDS, FIBERS, GUARANTEES, LIMITS    this comment
+     Configuration                  macros, backend choice, which fiber switch
+     Types                          every struct the user owns, the loop last
+     API                            by topic: time, loop, descriptors, timers, signals, children,
+                                    wake-ups, hooks, debugging, fibers
+     Implementation                 under EVLOOP_IMPLEMENTATION:
+       Internal interface             what a backend, the OS layer and the fiber switch provide
+       Lists, Timer wheel, Timers, Wake-ups, File descriptors, Hooks, Cross-thread wake-ups,
+       Signals, Child processes, Dispatch, Loop, Fibers: scheduling/waiting/I/O, Channels,
+       Debugging                      the portable core, in that order
+       >>os posix                     clock, signal dispositions, reaping, stacks, descriptors
+       >>backend                      includes evloop_<backend>.h a second time, for its code
+       Fibers: the context switch     shared part, then one section per CPU: >>cpu x86_64,
+                                      >>cpu i386, >>cpu AArch64, >>cpu ARM, >>cpu RISC-V 64,
+                                      >>cpu x86_64 Windows, >>cpu any other (ucontext)
+     LICENSE                        at the end
+
    OVERVIEW
    ========
    evloop runs callbacks when something happens: a file descriptor becomes readable or writable,
@@ -142,11 +161,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#ifndef EVL__CONTEXT_ONLY  /* see "Fibers: switching contexts" */
 #include <errno.h>
 #include <stdio.h>                  /* FILE, for evl_dump */
-#ifndef _WIN32
+#ifdef _WIN32
+#include <winsock2.h>               /* SOCKET, struct sockaddr: before <windows.h> */
+#include <ws2tcpip.h>               /* socklen_t */
+#else
 #include <sys/types.h>              /* pid_t */
+#include <sys/socket.h>             /* struct sockaddr, socklen_t */
 #endif
 
 /* ============================================================================================== */
@@ -182,8 +204,48 @@
 #endif
 #endif
 
-#if defined(EVLOOP_BACKEND_KQUEUE) || defined(EVLOOP_BACKEND_IOCP) || defined(EVLOOP_BACKEND_POLL)
+#if (defined(EVLOOP_BACKEND_KQUEUE) || defined(EVLOOP_BACKEND_IOCP) || defined(EVLOOP_BACKEND_POLL)) && \
+    !defined(EVL__CONTEXT_ONLY)
 #error "evloop: only the epoll backend (Linux) exists in this version; kqueue, IOCP and poll are planned"
+#endif
+
+/* Fibers: which context switch this build uses.  Hand-written assembly for the CPUs below (see
+   ">>cpu" near the end of the file); makecontext/swapcontext for any other, or when
+   EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too.  EVLOOP_HAS_FIBERS tells the
+   program whether fibers are in this build. */
+#if defined(EVLOOP_NO_FIBERS)
+#define EVLOOP_HAS_FIBERS 0
+#elif defined(EVLOOP_FIBER_UCONTEXT)
+#if defined(_WIN32)
+#error "evloop: EVLOOP_FIBER_UCONTEXT is not available on Windows"
+#endif
+#define EVL__CTX_UCONTEXT 1
+#elif defined(_MSC_VER) && !defined(__clang__)
+#error "evloop: fibers need GCC or clang (GNU asm); define EVLOOP_NO_FIBERS"
+#elif defined(__x86_64__) && defined(_WIN32)
+#define EVL__CTX_WIN64 1
+#elif defined(__x86_64__) && !defined(__ILP32__)
+#define EVL__CTX_X86_64 1                       /* x32 (ILP32) takes ucontext */
+#elif defined(__i386__) && !defined(_WIN32)
+#define EVL__CTX_I386 1
+#elif defined(__aarch64__) && !defined(__ILP32__) && !defined(_WIN32)
+#define EVL__CTX_AARCH64 1
+#elif defined(__arm__) && !defined(_WIN32) && defined(__ARM_ARCH) && __ARM_ARCH >= 5 && \
+    (!defined(__thumb__) || defined(__thumb2__))
+#define EVL__CTX_ARM 1                          /* Thumb-1-only cores take ucontext */
+#elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 64
+#define EVL__CTX_RISCV64 1
+#elif defined(_WIN32)
+#error "evloop: no fiber context switch for this Windows CPU; define EVLOOP_NO_FIBERS"
+#else
+#define EVL__CTX_UCONTEXT 1
+#endif
+#ifndef EVLOOP_HAS_FIBERS
+#define EVLOOP_HAS_FIBERS 1
+#endif
+
+#if defined(EVL__CTX_UCONTEXT)
+#include <ucontext.h>
 #endif
 
 #ifdef __cplusplus
@@ -284,6 +346,9 @@ struct evl_hook {
    of a child watcher). */
 #if defined(EVLOOP_BACKEND_EPOLL)
 #include "evloop_epoll.h"
+#else /* TEMPORARY until the other backends exist: the context-switch tests on Windows */
+typedef struct evl__backend { int unused; } evl__backend;
+typedef struct evl__child_backend { int unused; } evl__child_backend;
 #endif
 
 struct evl_child {
@@ -296,42 +361,7 @@ struct evl_child {
     evl__child_backend backend;
 };
 
-#endif /* !EVL__CONTEXT_ONLY */
-
-#ifndef EVLOOP_NO_FIBERS
-/* ---- Fibers: which context switch this build uses ---------------------------------------------
-   Hand-written assembly for the CPUs below; makecontext/swapcontext for any other (or when
-   EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too). */
-#if defined(EVLOOP_FIBER_UCONTEXT)
-#if defined(_WIN32)
-#error "evloop: EVLOOP_FIBER_UCONTEXT is not available on Windows"
-#endif
-#define EVL__CTX_UCONTEXT 1
-#elif defined(_MSC_VER) && !defined(__clang__)
-#error "evloop: fibers need GCC or clang (GNU asm); define EVLOOP_NO_FIBERS"
-#elif defined(__x86_64__) && defined(_WIN32)
-#define EVL__CTX_WIN64 1
-#elif defined(__x86_64__) && !defined(__ILP32__)
-#define EVL__CTX_X86_64 1                       /* x32 (ILP32) takes ucontext */
-#elif defined(__i386__) && !defined(_WIN32)
-#define EVL__CTX_I386 1
-#elif defined(__aarch64__) && !defined(__ILP32__) && !defined(_WIN32)
-#define EVL__CTX_AARCH64 1
-#elif defined(__arm__) && !defined(_WIN32) && defined(__ARM_ARCH) && __ARM_ARCH >= 5 && \
-    (!defined(__thumb__) || defined(__thumb2__))
-#define EVL__CTX_ARM 1                          /* Thumb-1-only cores take ucontext */
-#elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 64
-#define EVL__CTX_RISCV64 1
-#elif defined(_WIN32)
-#error "evloop: no fiber context switch for this Windows CPU; define EVLOOP_NO_FIBERS"
-#else
-#define EVL__CTX_UCONTEXT 1
-#endif
-
-#if defined(EVL__CTX_UCONTEXT)
-#include <ucontext.h>
-#endif
-
+#if EVLOOP_HAS_FIBERS
 /* A suspended execution: its saved stack pointer (the registers are on its stack) and what the
    sanitizers and valgrind need to follow a switch.  The tool fields are there in every build, so
    that files compiled with and without a sanitizer agree on the layout. */
@@ -351,10 +381,6 @@ typedef struct evl__ctx {
     unsigned char tsan_owned, valgrind_registered;
 } evl__ctx;
 
-#ifndef EVL__CONTEXT_ONLY
-#ifndef _WIN32
-#include <sys/socket.h>                         /* struct sockaddr, socklen_t */
-#endif
 
 typedef struct evl_fiber evl_fiber;
 typedef struct evl_chan evl_chan;
@@ -384,10 +410,7 @@ struct evl_chan {
     int closed;
     evl__node senders, receivers;   /* fibers waiting for room, for an element */
 };
-#endif /* !EVL__CONTEXT_ONLY */
-#endif /* EVLOOP_NO_FIBERS */
-
-#ifndef EVL__CONTEXT_ONLY
+#endif /* EVLOOP_HAS_FIBERS */
 
 /* The timer wheel: 9 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
    which its deadline tick differs from the wheel's current tick, so levels cover about 65 us,
@@ -434,7 +457,7 @@ struct evl_loop {
     evl__wheel wheel;
     evl__ready ready[EVLOOP_MAX_EVENTS];
     evl__backend backend;
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
     evl__node fibers;               /* every fiber that has not finished */
     evl__node fibers_ready;         /* fibers to resume, in order */
     evl__node fibers_new;           /* started during this iteration: they run from the next */
@@ -571,7 +594,7 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    timer due-in and repeat, and whether it is unreferenced. */
 EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
 
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
 /* ---- Fibers -----------------------------------------------------------------------------------
    Straight-line code with non-blocking I/O: a fiber runs on its own stack inside the loop, and
    the blocking-style calls below suspend it until its descriptor is ready, its timer expires, or
@@ -635,13 +658,11 @@ EVLOOP_API void evl_chan_init(evl_chan *c, void *buf, size_t elem_size, size_t c
 EVLOOP_API int evl_chan_send(evl_chan *c, const void *elem, evl_time timeout);
 EVLOOP_API int evl_chan_recv(evl_chan *c, void *elem, evl_time timeout);
 EVLOOP_API void evl_chan_close(evl_chan *c);
-#endif /* EVLOOP_NO_FIBERS */
+#endif /* EVLOOP_HAS_FIBERS */
 
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* !EVL__CONTEXT_ONLY */
 
 #endif /* EVLOOP_H */
 
@@ -651,7 +672,7 @@ EVLOOP_API void evl_chan_close(evl_chan *c);
 
 #if defined(EVLOOP_IMPLEMENTATION) && !defined(EVLOOP_IMPLEMENTED)
 #define EVLOOP_IMPLEMENTED
-#ifndef EVL__CONTEXT_ONLY
+#ifndef EVL__CONTEXT_ONLY  /* see "Fibers: the context switch" */
 
 #include <inttypes.h>
 #include <string.h>
@@ -748,14 +769,34 @@ EVL__PRIVATE const char *evl__backend_name(void);
 EVL__PRIVATE void evl__wake_received(evl_loop *loop);               /* the backend saw its wake-up */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
 
-#ifndef EVLOOP_NO_FIBERS
-/* What the fiber scheduler (Fibers, below) offers the loop: */
+/* What the fiber scheduler (Fibers, below) offers the loop; without fibers, stubs that do nothing: */
+#if EVLOOP_HAS_FIBERS
 EVL__PRIVATE void evl__fibers_init(evl_loop *loop);
 EVL__PRIVATE void evl__admit_new_fibers(evl_loop *loop);   /* at the start of an iteration */
-static inline int evl__has_fibers(const evl_loop *loop);
+static inline int evl__has_fibers(const evl_loop *loop);   /* any fiber business at all */
 EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop);
 EVL__PRIVATE void evl__run_fibers(evl_loop *loop);         /* the iteration's fiber phase */
 EVL__PRIVATE void evl__abandon_fibers(evl_loop *loop);     /* evl_deinit */
+EVL__PRIVATE void evl__dump_fibers(const evl_loop *loop, FILE *out);
+static inline int evl__is_fiber_timer(const evl_timer *t);        /* a wait's timeout */
+#else
+static inline void evl__fibers_init(evl_loop *loop) { (void)loop; }
+static inline void evl__admit_new_fibers(evl_loop *loop) { (void)loop; }
+static inline int evl__has_fibers(const evl_loop *loop) { (void)loop; return 0; }
+static inline int evl__fibers_pending(const evl_loop *loop) { (void)loop; return 0; }
+static inline void evl__run_fibers(evl_loop *loop) { (void)loop; }
+static inline void evl__abandon_fibers(evl_loop *loop) { (void)loop; }
+static inline void evl__dump_fibers(const evl_loop *loop, FILE *out) { (void)loop; (void)out; }
+static inline int evl__is_fiber_timer(const evl_timer *t) { (void)t; return 0; }
+#endif
+
+#if EVLOOP_HAS_FIBERS
+/* What the context switch (Fibers: the context switch, at the end) offers the fiber scheduler: */
+static void evl__ctx_init(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg);
+static void evl__ctx_init_main(evl__ctx *ctx);              /* the thread's own stack */
+static void evl__ctx_switch(evl__ctx *from, evl__ctx *to);  /* returns when switched back to */
+static void evl__ctx_exit(evl__ctx *from, evl__ctx *to);    /* from is finished: never returns */
+static void evl__ctx_release(evl__ctx *ctx);                /* what the tools kept for it */
 #endif
 
 /* What the operating-system layer (POSIX below) provides: */
@@ -767,7 +808,7 @@ EVL__PRIVATE void evl__os_yield(void);
 EVL__PRIVATE int evl__os_child_check(evl_pid pid);
 EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
 EVL__PRIVATE int evl__os_sigchld(void);
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
 EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable);
 EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable);
 EVL__PRIVATE void evl__os_close(int fd);
@@ -783,7 +824,7 @@ EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t 
 EVL__PRIVATE int evl__os_socket_error(int fd);
 #endif
 
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
 enum { EVL__FD_UNKNOWN, EVL__FD_SOCKET, EVL__FD_NONBLOCKING, EVL__FD_BLOCKING };
 #endif
 
@@ -1139,247 +1180,6 @@ EVL__PRIVATE void evl__wake_received(evl_loop *loop) {
     loop->woken = 1;
 }
 
-/* ---- Loop ------------------------------------------------------------------------------------ */
-
-EVLOOP_API const char *evl_backend_name(void) { return evl__backend_name(); }
-
-EVLOOP_API int evl_backend_fd(const evl_loop *loop) { return evl__loop_ok(loop) ? evl__backend_fd(loop) : -1; }
-
-EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
-    int rc;
-    if (!loop) return -EINVAL;
-    memset(loop, 0, sizeof *loop);
-    evl__list_init(&loop->ios);
-    evl__list_init(&loop->files);
-    evl__list_init(&loop->prepares);
-    evl__list_init(&loop->checks);
-    evl__list_init(&loop->asyncs);
-    evl__list_init(&loop->signals);
-    evl__list_init(&loop->children);
-#ifndef EVLOOP_NO_FIBERS
-    evl__fibers_init(loop);
-#endif
-    loop->now = evl__clock_now();
-    evl__wheel_init(&loop->wheel, loop->now);
-    rc = evl__backend_init(loop);
-    if (rc < 0) return rc;
-    loop->magic = EVL__LOOP_MAGIC;
-    return 0;
-}
-
-EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
-    (void)unused;
-    evl__unlink(&t->link);
-}
-
-EVL__PRIVATE void evl__signal_release(evl_loop *loop, int signum);
-
-EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
-    evl__node *n;
-    if (!evl__loop_ok(loop)) return;
-    EVLOOP_ASSERT(!loop->running);
-    if (loop->running) return;
-    /* Signals first: their handler may write to the wake-up descriptor until they are released. */
-    for (n = loop->signals.next; n != &loop->signals; n = n->next)
-        evl__signal_release(loop, EVL__CONTAINER(n, evl_signal, link)->signum);
-    evl__detach_all(&loop->signals);
-    if (loop->child_watchers_by_signal) evl__signal_release(loop, evl__os_sigchld());
-    /* The backend closes its descriptors without changing kernel state that a forked parent may
-       share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule. */
-    evl__backend_deinit(loop);
-#ifndef EVLOOP_NO_FIBERS
-    evl__abandon_fibers(loop);
-#endif
-    for (n = loop->children.next; n != &loop->children; n = n->next)
-        evl__backend_child_stop(loop, EVL__CONTAINER(n, evl_child, link));
-    evl__detach_all(&loop->children);
-    for (n = loop->asyncs.next; n != &loop->asyncs; n = n->next)
-        EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
-    evl__detach_all(&loop->asyncs);
-    evl__detach_all(&loop->ios);
-    evl__detach_all(&loop->files);
-    evl__detach_all(&loop->prepares);
-    evl__detach_all(&loop->checks);
-    evl__wheel_each(&loop->wheel, evl__detach_timer, NULL);
-    loop->refs = 0;
-    loop->magic = 0;
-}
-
-EVLOOP_API void evl_stop(evl_loop *loop) {
-    if (!evl__loop_ok(loop)) return;
-    EVL__STORE(&loop->stop, 1);
-    evl__wake(loop);
-}
-
-/* ---- Dispatch -------------------------------------------------------------------------------- */
-
-EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
-    int i;
-    for (i = 0; i < loop->ready_count; i++) {
-        evl_io *w = loop->ready[i].w;
-        unsigned revents;
-        if (!w) continue;                           /* stopped by an earlier callback */
-        /* Mask with the interest now: an earlier callback may have narrowed it. */
-        revents = loop->ready[i].revents & ((unsigned)w->events | EVL_ERROR | EVL_HUP);
-        if (revents) w->cb(loop, w, revents);
-        if (evl__stopping(loop)) break;
-    }
-    loop->ready_count = 0;
-}
-
-/* A stopped watcher's events still waiting in the batch must not be delivered. */
-EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w) {
-    int i;
-    for (i = 0; i < loop->ready_count; i++)
-        if (loop->ready[i].w == w) loop->ready[i].w = NULL;
-}
-
-EVL__PRIVATE void evl__visit_file(evl_loop *loop, evl__node *n) {
-    evl_io *w = EVL__CONTAINER(n, evl_io, link);
-    unsigned revents = (unsigned)w->events & (EVL_READ | EVL_WRITE);
-    if (revents) w->cb(loop, w, revents);
-}
-
-EVL__PRIVATE void evl__visit_hook(evl_loop *loop, evl__node *n) {
-    evl_hook *h = EVL__CONTAINER(n, evl_hook, link);
-    h->cb(loop, h);
-}
-
-EVL__PRIVATE void evl__visit_signal(evl_loop *loop, evl__node *n) {
-    evl_signal *s = EVL__CONTAINER(n, evl_signal, link);
-    if (!s->pending) return;
-    s->pending = 0;
-    s->cb(loop, s, s->signum);
-}
-
-EVL__PRIVATE void evl__visit_child(evl_loop *loop, evl__node *n) {
-    evl_child *c = EVL__CONTAINER(n, evl_child, link);
-    if (c->by_signal) evl__child_reap(loop, c);
-}
-
-EVL__PRIVATE void evl__visit_async(evl_loop *loop, evl__node *n) {
-    evl_async *a = EVL__CONTAINER(n, evl_async, link);
-    if (EVL__XCHG(&a->sent, 0)) a->cb(loop, a);
-}
-
-EVL__PRIVATE int evl__signal_bit_set(const uint32_t *mask, int signum) {
-    return (mask[(signum - 1) / 32] >> ((unsigned)(signum - 1) % 32u)) & 1u;
-}
-
-/* Turns the signals the handler caught into pending flags on this loop's watchers. */
-EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
-    uint32_t caught[2];
-    evl__node *n;
-    caught[0] = EVL__XCHG(&loop->sig_pending[0], 0u);
-    caught[1] = EVL__XCHG(&loop->sig_pending[1], 0u);
-    if (!(caught[0] | caught[1])) return;
-    for (n = loop->signals.next; n != &loop->signals; n = n->next) {
-        evl_signal *s = EVL__CONTAINER(n, evl_signal, link);
-        if (evl__signal_bit_set(caught, s->signum)) s->pending = loop->signals_due = 1;
-    }
-    if (loop->child_watchers_by_signal && evl__signal_bit_set(caught, evl__os_sigchld()))
-        loop->children_due = 1;
-}
-
-/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs.  Each
-   flag is cleared only once its walk completed, so work cut short by evl_stop is resumed. */
-EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
-    if (loop->woken) {
-        loop->woken = 0;
-        evl__take_caught_signals(loop);
-        if (EVL__XCHG(&loop->async_sent, 0)) loop->asyncs_due = 1;
-    }
-    if (loop->signals_due) {
-        if (!evl__walk(loop, &loop->signals, evl__visit_signal)) return;
-        loop->signals_due = 0;
-    }
-    if (loop->children_due) {
-        if (!evl__walk(loop, &loop->children, evl__visit_child)) return;
-        loop->children_due = 0;
-    }
-    if (loop->asyncs_due) {
-        if (!evl__walk(loop, &loop->asyncs, evl__visit_async)) return;
-        loop->asyncs_due = 0;
-    }
-}
-
-EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
-    return loop->woken || loop->signals_due || loop->children_due || loop->asyncs_due ||
-           !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due)
-#ifndef EVLOOP_NO_FIBERS
-           || (evl__has_fibers(loop) && evl__fibers_pending(loop))
-#endif
-        ;
-}
-
-/* How long the backend may block: until the next timer, the end of the run, or not at all. */
-EVL__PRIVATE evl_time evl__poll_timeout(evl_loop *loop) {
-    evl_time until = loop->wheel.next < loop->run_end ? loop->wheel.next : loop->run_end;
-    if (until <= loop->now || loop->refs == 0 || evl__stopping(loop) || evl__has_pending_work(loop)) return 0;
-    if (until == EVL_FOREVER) return EVL_FOREVER;
-    /* Callbacks since the last clock read took time: measure it, or timers would fire late. */
-    evl_now_update(loop);
-    return until > loop->now ? until - loop->now : 0;
-}
-
-EVLOOP_API evl_time evl_backend_timeout(evl_loop *loop) {
-    evl_time next;
-    if (!evl__loop_ok(loop)) return EVL_FOREVER;
-    if (evl__has_pending_work(loop)) return 0;
-    next = loop->wheel.next;
-    if (next == EVL_FOREVER) return EVL_FOREVER;
-    evl_now_update(loop);
-    return next > loop->now ? next - loop->now : 0;
-}
-
-EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
-    int result = 0;
-    if (!evl__loop_ok(loop)) return -EINVAL;
-    if (loop->running) return -EBUSY;
-    loop->running = 1;
-    /* A finite run needs the clock now; a single pass or an endless run read it after the wait. */
-    if (duration == 0 || duration == EVL_FOREVER) loop->run_end = duration;
-    else loop->run_end = evl__add_sat(evl_now_update(loop), duration);
-    /* Each phase returns early once evl_stop is called; the loop then leaves after it. */
-    for (;;) {
-        int count;
-#ifndef EVLOOP_NO_FIBERS
-        if (evl__has_fibers(loop)) evl__admit_new_fibers(loop);
-#endif
-        evl__walk(loop, &loop->prepares, evl__visit_hook);
-        if (evl__stopping(loop)) break;
-        count = evl__backend_wait(loop, evl__poll_timeout(loop));
-        if (count < 0) {
-            result = count;
-            break;
-        }
-        evl_now_update(loop);
-        /* Timers first, so that a wait that overslept still fires what came due during it; the
-           io batch is already recorded, so a timer callback that stops a watcher drops its event. */
-        loop->ready_count = count;
-        evl__run_due_timers(loop);
-        if (evl__stopping(loop)) break;
-        evl__dispatch_ready(loop);
-        if (evl__stopping(loop)) break;
-        evl__walk(loop, &loop->files, evl__visit_file);
-        if (evl__stopping(loop)) break;
-        evl__run_woken(loop);
-        if (evl__stopping(loop)) break;
-#ifndef EVLOOP_NO_FIBERS
-        if (evl__has_fibers(loop)) {
-            evl__run_fibers(loop);
-            if (evl__stopping(loop)) break;
-        }
-#endif
-        evl__walk(loop, &loop->checks, evl__visit_hook);
-        if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
-    }
-    loop->ready_count = 0;                      /* what is left of an interrupted batch comes again */
-    loop->running = 0;
-    EVL__STORE(&loop->stop, 0);
-    return result < 0 ? result : (int)loop->refs;
-}
-
 /* ---- File descriptors ------------------------------------------------------------------------ */
 
 #define EVL__IO_INTEREST (EVL_READ | EVL_WRITE | EVL_PRI)
@@ -1439,6 +1239,13 @@ EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events) {
     }
     w->events = interest;
     return 0;
+}
+
+/* A stopped watcher's events still waiting in the batch must not be delivered. */
+EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w) {
+    int i;
+    for (i = 0; i < loop->ready_count; i++)
+        if (loop->ready[i].w == w) loop->ready[i].w = NULL;
 }
 
 EVLOOP_API void evl_io_stop(evl_loop *loop, evl_io *w) {
@@ -1522,6 +1329,10 @@ EVL__PRIVATE void evl__signals_lock(void) {
 }
 
 EVL__PRIVATE void evl__signals_unlock(void) { EVL__STORE(&evl__signals.lock, 0); }
+
+EVL__PRIVATE int evl__signal_bit_set(const uint32_t *mask, int signum) {
+    return (mask[(signum - 1) / 32] >> ((unsigned)(signum - 1) % 32u)) & 1u;
+}
 
 EVL__PRIVATE void evl__signal_caught(int signum) {
     uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
@@ -1657,821 +1468,224 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
     c->cb(loop, c, status);
 }
 
-#endif /* !EVL__CONTEXT_ONLY */
+/* ---- Dispatch -------------------------------------------------------------------------------- */
 
-#ifndef EVLOOP_NO_FIBERS
-/* ============================================================================================== */
-/* Fibers: switching contexts                                                                     */
-/* ============================================================================================== */
-/* evloop's own tests of this layer define EVL__CONTEXT_ONLY to get nothing else from the header,
-   so that it can be tested on platforms the loop does not run on yet (Windows; a freestanding
-   RISC-V without an FPU, for which Debian has no C library). */
-#if defined(__GNUC__) || defined(__clang__)
-#define EVL__CTX_FN static __attribute__((unused))  /* a test of this layer may not use all of it */
-/* No function may begin or end between telling ThreadSanitizer about a switch and making it:
-   TSan keeps a shadow call stack per fiber, and an entry or return there would land on the new
-   fiber's, below the base of a fresh one.  So the steps around the switch are always inlined. */
-#define EVL__CTX_INLINE static inline __attribute__((always_inline, unused))
-#else
-#define EVL__CTX_FN static
-#define EVL__CTX_INLINE static inline
-#endif
-/* This part makes one stack stop and another run, and knows nothing of loops.  Each CPU's switch
-   saves exactly the callee-saved registers of its ABI (and the floating-point control state the
-   ABI says a callee preserves) on the current stack, stores the stack pointer, loads the other
-   one and returns there.  It is a separate assembly function rather than inline asm, so that the
-   compiler sees an ordinary call: it then assumes the caller-saved registers are lost, and the asm
-   need not list every register of every CPU variant (AVX-512, SVE...) as clobbered.  On ELF and
-   Mach-O the function is a weak, hidden symbol in its own COMDAT section, emitted under .ifndef,
-   so that copies from several translation units (EVLOOP_STATIC, LTO) merge into one.  The
-   sanitizers and valgrind are told about every switch, each only when it is present.
-   EVLOOP_NO_VALGRIND leaves the valgrind client requests out. */
-
-#if defined(__SANITIZE_ADDRESS__)
-#  define EVL__CTX_ASAN 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer)
-#    define EVL__CTX_ASAN 1
-#  endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#  define EVL__CTX_TSAN 1
-#elif defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define EVL__CTX_TSAN 1
-#  endif
-#endif
-#if !defined(EVLOOP_NO_VALGRIND) && !defined(_WIN32) && defined(__has_include)
-#  if __has_include(<valgrind/valgrind.h>)
-#    include <valgrind/valgrind.h>
-#    define EVL__CTX_VALGRIND 1
-#  endif
-#endif
-
-#if defined(EVL__CTX_ASAN)
-#  include <sanitizer/asan_interface.h>
-#endif
-#if defined(EVL__CTX_TSAN)
-#  include <sanitizer/tsan_interface.h>
-#endif
-
-
-/* Every asm backend provides two routines with the same contract:
-     swap(void **save_sp, void *load_sp)
-         push the callee-saved state, *save_sp = sp, sp = load_sp, pop the
-         state found there, return to the address found there.
-     start
-         never called: a new context's first "return" lands here, with the
-         C entry function and its argument in two callee-saved registers
-         (placed there by evl__ctx_make). It calls entry(arg) with the stack
-         aligned as the ABI wants, and traps if that ever returns.
-   The layout of the saved state is private to each backend's asm and its
-   evl__ctx_make; the version suffix changes whenever it does. */
-
-#if !defined(EVL__CTX_UCONTEXT) && !defined(EVL__CTX_WIN64)
-
-#if defined(__APPLE__)
-#  define EVL__ASM_BEGIN(sym)                                                  \
-     ".ifndef " sym "\n"                                                       \
-     ".pushsection __TEXT,__text,regular,pure_instructions\n"                  \
-     ".globl " sym "\n"                                                        \
-     ".private_extern " sym "\n"                                               \
-     ".weak_definition " sym "\n"                                              \
-     ".p2align 4\n"                                                            \
-     sym ":\n"
-#  define EVL__ASM_END(sym) ".popsection\n.endif\n"
-#  define EVL__CTX_HIDDEN __attribute__((visibility("hidden")))
-#else
-#  if defined(EVL__CTX_ARM) && defined(__thumb__)
-#    define EVL__ASM_THUMB_FUNC ".thumb_func\n"
-#  else
-#    define EVL__ASM_THUMB_FUNC ""
-#  endif
-#  define EVL__ASM_BEGIN(sym)                                                  \
-     ".ifndef " sym "\n"                                                       \
-     ".pushsection .text." sym ",\"axG\",%progbits," sym ",comdat\n"           \
-     ".weak " sym "\n"                                                         \
-     ".hidden " sym "\n"                                                       \
-     ".type " sym ",%function\n"                                               \
-     ".p2align 4\n"                                                            \
-     EVL__ASM_THUMB_FUNC                                                       \
-     sym ":\n"
-#  define EVL__ASM_END(sym) ".size " sym ",.-" sym "\n.popsection\n.endif\n"
-#  define EVL__CTX_HIDDEN __attribute__((visibility("hidden")))
-#endif
-
-/* The asm label pins the exact symbol name (no leading underscore on any
-   platform), so the C side and the asm side always agree. */
-#define EVL__CTX_DECLARE(swap_sym, start_sym)                                  \
-    void evl__ctx_swap_asm(void **save_sp, void *load_sp)                      \
-        __asm__(swap_sym) EVL__CTX_HIDDEN;                                     \
-    void evl__ctx_start_asm(void) __asm__(start_sym) EVL__CTX_HIDDEN;
-
-#endif /* asm on ELF / Mach-O */
-
-/* ---------------------------- x86_64 System V ---------------------------- */
-#if defined(EVL__CTX_X86_64)
-/* Callee-saved (psABI 3.2.1): rbx, rbp, r12-r15, rsp. No xmm register is
-   callee-saved. The same section makes the control bits of MXCSR and the x87
-   control word callee-saved, so each context keeps its own rounding mode,
-   exception masks and precision: they are saved here (8 bytes, one slot).
-   The status flags are caller-saved and deliberately not restored.
-   Saved frame, from the saved sp up:
-     [0] mxcsr | x87 cw << 32   [1] r15  [2] r14  [3] r13  [4] r12
-     [5] rbx   [6] rbp          [7] return address                     */
-#define EVL__CTX_SWAP_SYM  "evl__ctx_swap_x86_64_v1"
-#define EVL__CTX_START_SYM "evl__ctx_start_x86_64_v1"
-#define EVL__CTX_FRAME_WORDS 8
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
-#define EVL__CTX_BACKEND_NAME "asm x86_64 System V"
-__asm__(
-    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
-    "    pushq %rbp\n"
-    "    pushq %rbx\n"
-    "    pushq %r12\n"
-    "    pushq %r13\n"
-    "    pushq %r14\n"
-    "    pushq %r15\n"
-    "    subq $8, %rsp\n"
-    "    stmxcsr (%rsp)\n"
-    "    fnstcw 4(%rsp)\n"
-    "    movq %rsp, (%rdi)\n"         /* *save_sp = sp */
-    "    movl (%rsp), %eax\n"         /* same widths as the stores, so the */
-    "    movzwl 4(%rsp), %ecx\n"      /* loads are forwarded from them     */
-    "    movq %rsi, %rsp\n"           /* sp = load_sp: now on the other stack */
-    "    cmpl (%rsp), %eax\n"         /* loading the control registers is  */
-    "    jne 1f\n"                    /* slow and they rarely differ       */
-    "    cmpw 4(%rsp), %cx\n"
-    "    je 2f\n"
-    "1:  ldmxcsr (%rsp)\n"
-    "    fldcw 4(%rsp)\n"
-    "2:  addq $8, %rsp\n"
-    "    popq %r15\n"
-    "    popq %r14\n"
-    "    popq %r13\n"
-    "    popq %r12\n"
-    "    popq %rbx\n"
-    "    popq %rbp\n"
-    "    ret\n"
-    EVL__ASM_END(EVL__CTX_SWAP_SYM)
-    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
-    /* The return address is undefined here: debuggers and unwinders stop. */
-    "    .cfi_startproc\n"
-    "    .cfi_undefined rip\n"
-    "    movq %r13, %rdi\n"
-    "    andq $-16, %rsp\n"           /* 16-aligned before the call, so entry */
-    "    call *%r12\n"                /* sees rsp+8 aligned, as after any call */
-    "    ud2\n"
-    "    .cfi_endproc\n"
-    EVL__ASM_END(EVL__CTX_START_SYM));
-EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
-
-/* ------------------------------ i386 System V ----------------------------- */
-#elif defined(EVL__CTX_I386)
-/* Callee-saved (i386 psABI): ebx, esi, edi, ebp, esp. As on x86_64, the x87
-   control word and the control bits of MXCSR belong to the caller, so each
-   context keeps its own. MXCSR exists only with SSE; a build without -msse
-   may run on a CPU without it, so it is saved only when __SSE__ says the
-   compiler may use SSE (and the symbol name says which variant it is).
-   Arguments are on the stack. GCC and clang assume a 16-byte aligned stack
-   at calls on i386 Linux today, so start aligns to 16, not 4.
-   Saved frame, from the saved sp up:
-     [0] mxcsr  [1] x87 cw  [2] edi  [3] esi  [4] ebx  [5] ebp  [6] return */
-#if defined(__SSE__)
-#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_i386_sse_v1"
-#  define EVL__CTX_I386_MXCSR_SAVE "    stmxcsr (%esp)\n"
-#  define EVL__CTX_I386_MXCSR_LOAD "    ldmxcsr (%esp)\n"
-#  define EVL__CTX_I386_MXCSR_PEEK "    movl (%esp), %eax\n"
-#  define EVL__CTX_I386_MXCSR_SAME "    cmpl (%esp), %eax\n    jne 1f\n"
-#else
-#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_i386_v1"
-#  define EVL__CTX_I386_MXCSR_SAVE ""
-#  define EVL__CTX_I386_MXCSR_LOAD ""
-#  define EVL__CTX_I386_MXCSR_PEEK ""  /* the slot is never written: */
-#  define EVL__CTX_I386_MXCSR_SAME ""  /* never compare it            */
-#endif
-#define EVL__CTX_START_SYM "evl__ctx_start_i386_v1"
-#define EVL__CTX_FRAME_WORDS 7
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
-#define EVL__CTX_BACKEND_NAME "asm i386 System V"
-__asm__(
-    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
-    "    movl 4(%esp), %eax\n"        /* save_sp */
-    "    movl 8(%esp), %edx\n"        /* load_sp */
-    "    pushl %ebp\n"
-    "    pushl %ebx\n"
-    "    pushl %esi\n"
-    "    pushl %edi\n"
-    "    subl $8, %esp\n"
-    EVL__CTX_I386_MXCSR_SAVE
-    "    fnstcw 4(%esp)\n"
-    "    movl %esp, (%eax)\n"
-    EVL__CTX_I386_MXCSR_PEEK
-    "    movzwl 4(%esp), %ecx\n"
-    "    movl %edx, %esp\n"
-    EVL__CTX_I386_MXCSR_SAME
-    "    cmpw 4(%esp), %cx\n"         /* skip the slow loads when the saved */
-    "    je 2f\n"                     /* values equal the current ones      */
-    "1:\n"
-    EVL__CTX_I386_MXCSR_LOAD
-    "    fldcw 4(%esp)\n"
-    "2:  addl $8, %esp\n"
-    "    popl %edi\n"
-    "    popl %esi\n"
-    "    popl %ebx\n"
-    "    popl %ebp\n"
-    "    ret\n"
-    EVL__ASM_END(EVL__CTX_SWAP_SYM)
-    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
-    "    .cfi_startproc\n"
-    "    .cfi_undefined eip\n"
-    "    andl $-16, %esp\n"
-    "    subl $12, %esp\n"            /* so that after pushing the argument */
-    "    pushl %esi\n"                /* esp is 16-aligned at the call      */
-    "    call *%ebx\n"
-    "    ud2\n"
-    "    .cfi_endproc\n"
-    EVL__ASM_END(EVL__CTX_START_SYM));
-EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
-
-/* --------------------------------- AArch64 -------------------------------- */
-#elif defined(EVL__CTX_AARCH64)
-/* Callee-saved (AAPCS64 6.1.1/6.1.2): x19-x28, x29 (fp), sp, and the low 64
-   bits of v8-v15, i.e. d8-d15. x30 (lr) holds our return address, so it is
-   saved too. x18 is the platform register (reserved on Apple and Windows):
-   not ours to touch. FPCR is a "global register" in AAPCS64: its mode bits
-   (rounding, exception enables, flush-to-zero) change only through calls
-   meant to change the program's global FP state, like fesetround, so they
-   are thread-wide, not per call, and a context switch must leave them alone;
-   FPSR holds status flags that are not preserved. Neither is saved.
-   Saved frame (160 bytes, keeps sp 16-aligned as the hardware requires):
-     [0] x19 [1] x20 ... [9] x28 [10] x29 [11] x30 [12] d8 ... [19] d15 */
-#define EVL__CTX_SWAP_SYM  "evl__ctx_swap_aarch64_v1"
-#define EVL__CTX_START_SYM "evl__ctx_start_aarch64_v1"
-#define EVL__CTX_FRAME_WORDS 20
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
-#define EVL__CTX_BACKEND_NAME "asm AArch64"
-#if defined(__ARM_FEATURE_BTI_DEFAULT)
-/* A linker veneer reaches a far function with "br x16/x17", which needs a
-   landing pad when branch target identification is on. */
-#  define EVL__CTX_A64_BTI "    hint #34\n"
-#else
-#  define EVL__CTX_A64_BTI ""
-#endif
-__asm__(
-    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
-    EVL__CTX_A64_BTI
-    "    sub sp, sp, #160\n"
-    "    stp x19, x20, [sp, #0]\n"
-    "    stp x21, x22, [sp, #16]\n"
-    "    stp x23, x24, [sp, #32]\n"
-    "    stp x25, x26, [sp, #48]\n"
-    "    stp x27, x28, [sp, #64]\n"
-    "    stp x29, x30, [sp, #80]\n"
-    "    stp d8, d9, [sp, #96]\n"
-    "    stp d10, d11, [sp, #112]\n"
-    "    stp d12, d13, [sp, #128]\n"
-    "    stp d14, d15, [sp, #144]\n"
-    "    mov x9, sp\n"
-    "    str x9, [x0]\n"
-    "    mov sp, x1\n"
-    "    ldp x19, x20, [sp, #0]\n"
-    "    ldp x21, x22, [sp, #16]\n"
-    "    ldp x23, x24, [sp, #32]\n"
-    "    ldp x25, x26, [sp, #48]\n"
-    "    ldp x27, x28, [sp, #64]\n"
-    "    ldp x29, x30, [sp, #80]\n"
-    "    ldp d8, d9, [sp, #96]\n"
-    "    ldp d10, d11, [sp, #112]\n"
-    "    ldp d12, d13, [sp, #128]\n"
-    "    ldp d14, d15, [sp, #144]\n"
-    "    add sp, sp, #160\n"
-    "    ret\n"
-    EVL__ASM_END(EVL__CTX_SWAP_SYM)
-    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
-    /* Reached by "ret", which branch target identification does not check. */
-    "    .cfi_startproc\n"
-    "    .cfi_undefined x30\n"
-    "    mov x0, x20\n"
-    "    blr x19\n"
-    "    brk #1\n"
-    "    .cfi_endproc\n"
-    EVL__ASM_END(EVL__CTX_START_SYM));
-EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
-
-/* ------------------------------ ARM 32-bit -------------------------------- */
-#elif defined(EVL__CTX_ARM)
-/* Callee-saved (AAPCS 5.1.1): r4-r11 and sp; lr holds our return address and
-   is saved with them. With VFP (any build where the compiler may use VFP
-   registers, i.e. __ARM_FP: hard-float and softfp alike) s16-s31 = d8-d15 are
-   callee-saved too (5.1.2.1); d16-d31 are not. FPSCR is a global register:
-   its rounding, flush-to-zero and exception-enable bits change only through
-   functions meant to change the global FP state, its flags are not preserved,
-   and its vector length/stride must be zero at calls. So it is not saved: the
-   rounding mode is per thread, not per context.
-   A soft-float build (no __ARM_FP) saves no VFP register. It is only correct
-   if no code in the program keeps values in d8-d15, i.e. everything is
-   soft-float; the symbol name says which variant it is.
-   The same code assembles as ARM or Thumb-2 (str/mov to and from sp need a
-   plain register in Thumb, hence r2); pop into pc switches instruction sets
-   as needed (ARMv5T and later).
-   .cantunwind gives the routines an EHABI index entry, so an unwinder looking
-   up these addresses finds "stop" rather than the neighbouring function.
-   Saved frame, from the saved sp up (VFP): [0..15] d8-d15, [16] r4 ...
-   [23] r11, [24] lr; without VFP the same minus d8-d15. The total is not a
-   multiple of 8 bytes, but nothing is called while it is half-built, and sp
-   is 8-aligned again once everything is popped.                          */
-#if defined(__ARM_FP)
-#  define EVL__CTX_ARM_VPUSH "    vpush {d8-d15}\n"
-#  define EVL__CTX_ARM_VPOP  "    vpop {d8-d15}\n"
-#  define EVL__CTX_ARM_VFP_WORDS 16
-#else
-#  define EVL__CTX_ARM_VPUSH ""
-#  define EVL__CTX_ARM_VPOP  ""
-#  define EVL__CTX_ARM_VFP_WORDS 0
-#endif
-#if defined(__thumb__)
-#  define EVL__CTX_START_SYM "evl__ctx_start_thumb_v1"
-#  define EVL__CTX_ARM_ISA ".thumb\n"
-#else
-#  define EVL__CTX_START_SYM "evl__ctx_start_arm_v1"
-#  define EVL__CTX_ARM_ISA ".arm\n"
-#endif
-#define EVL__CTX_FRAME_WORDS (EVL__CTX_ARM_VFP_WORDS + 9)
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
-#if defined(__ARM_FP)
-#  define EVL__CTX_BACKEND_NAME "asm ARM (VFP d8-d15)"
-#else
-#  define EVL__CTX_BACKEND_NAME "asm ARM (no VFP)"
-#endif
-/* The symbol names differ between ARM and Thumb builds too, so that merged
-   copies are always byte-identical; either works from either state. */
-#if defined(__ARM_FP) && defined(__thumb__)
-#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_vfp_v1"
-#elif defined(__ARM_FP)
-#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_vfp_v1"
-#elif defined(__thumb__)
-#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_v1"
-#else
-#  define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_v1"
-#endif
-__asm__(
-    ".syntax unified\n"
-    EVL__CTX_ARM_ISA
-    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
-    "    .fnstart\n"
-    "    .cantunwind\n"
-    "    push {r4-r11, lr}\n"
-    EVL__CTX_ARM_VPUSH
-    "    mov r2, sp\n"
-    "    str r2, [r0]\n"
-    "    mov sp, r1\n"
-    EVL__CTX_ARM_VPOP
-    "    pop {r4-r11, pc}\n"
-    "    .fnend\n"
-    EVL__ASM_END(EVL__CTX_SWAP_SYM)
-    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
-    "    .fnstart\n"
-    "    .cantunwind\n"
-    "    mov r0, r5\n"
-    "    blx r4\n"
-    "    udf #0\n"
-    "    .fnend\n"
-    EVL__ASM_END(EVL__CTX_START_SYM)
-    EVL__CTX_ARM_ISA);   /* back to the instruction set the compiler is using */
-EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
-
-/* -------------------------------- RISC-V 64 ------------------------------- */
-#elif defined(EVL__CTX_RISCV64)
-/* Callee-saved (RISC-V psABI, integer calling convention): s0-s11 and sp;
-   ra holds our return address and is saved with them. gp and tp are fixed
-   for the whole thread and are left alone. With the F or D extension
-   (__riscv_flen = 32 or 64) fs0-fs11 are callee-saved up to the ABI's FP
-   width; under the soft-float ABI the psABI lets callers treat them as
-   temporaries, but saving them whenever they exist is always correct and
-   costs a few stores, so the choice follows __riscv_flen (the hardware), not
-   the ABI. fcsr (rounding mode and flags) has thread storage duration per
-   the psABI, as C11 says of the floating-point environment: it is shared by
-   all contexts of a thread and not saved.
-   Saved frame, from the saved sp up: [0] ra, [1] s0 ... [12] s11, then
-   fs0-fs11 (8 or 4 bytes each), padded to 16 bytes.                       */
-#if defined(__riscv_flen) && __riscv_flen >= 64
-#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64d_v1"
-#  define EVL__CTX_RV_FRAME  "208"
-#  define EVL__CTX_FRAME_WORDS 26
-#  define EVL__CTX_RV_FS(op) \
-     "    " op " fs0, 104(sp)\n    " op " fs1, 112(sp)\n    " op " fs2, 120(sp)\n" \
-     "    " op " fs3, 128(sp)\n    " op " fs4, 136(sp)\n    " op " fs5, 144(sp)\n" \
-     "    " op " fs6, 152(sp)\n    " op " fs7, 160(sp)\n    " op " fs8, 168(sp)\n" \
-     "    " op " fs9, 176(sp)\n    " op " fs10, 184(sp)\n    " op " fs11, 192(sp)\n"
-#  define EVL__CTX_RV_FSAVE EVL__CTX_RV_FS("fsd")
-#  define EVL__CTX_RV_FLOAD EVL__CTX_RV_FS("fld")
-#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as D)"
-#elif defined(__riscv_flen) && __riscv_flen == 32
-#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64f_v1"
-#  define EVL__CTX_RV_FRAME  "160"
-#  define EVL__CTX_FRAME_WORDS 20
-#  define EVL__CTX_RV_FS(op) \
-     "    " op " fs0, 104(sp)\n    " op " fs1, 108(sp)\n    " op " fs2, 112(sp)\n" \
-     "    " op " fs3, 116(sp)\n    " op " fs4, 120(sp)\n    " op " fs5, 124(sp)\n" \
-     "    " op " fs6, 128(sp)\n    " op " fs7, 132(sp)\n    " op " fs8, 136(sp)\n" \
-     "    " op " fs9, 140(sp)\n    " op " fs10, 144(sp)\n    " op " fs11, 148(sp)\n"
-#  define EVL__CTX_RV_FSAVE EVL__CTX_RV_FS("fsw")
-#  define EVL__CTX_RV_FLOAD EVL__CTX_RV_FS("flw")
-#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as F)"
-#else
-#  define EVL__CTX_SWAP_SYM  "evl__ctx_swap_rv64_v1"
-#  define EVL__CTX_RV_FRAME  "112"
-#  define EVL__CTX_FRAME_WORDS 14
-#  define EVL__CTX_RV_FSAVE ""
-#  define EVL__CTX_RV_FLOAD ""
-#  define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (no FPU)"
-#endif
-#define EVL__CTX_START_SYM "evl__ctx_start_rv64_v1"
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
-#define EVL__CTX_RV_X(op) \
-    "    " op " ra, 0(sp)\n    " op " s0, 8(sp)\n    " op " s1, 16(sp)\n" \
-    "    " op " s2, 24(sp)\n    " op " s3, 32(sp)\n    " op " s4, 40(sp)\n" \
-    "    " op " s5, 48(sp)\n    " op " s6, 56(sp)\n    " op " s7, 64(sp)\n" \
-    "    " op " s8, 72(sp)\n    " op " s9, 80(sp)\n    " op " s10, 88(sp)\n" \
-    "    " op " s11, 96(sp)\n"
-__asm__(
-    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
-    "    addi sp, sp, -" EVL__CTX_RV_FRAME "\n"
-    EVL__CTX_RV_X("sd")
-    EVL__CTX_RV_FSAVE
-    "    sd sp, 0(a0)\n"
-    "    mv sp, a1\n"
-    EVL__CTX_RV_X("ld")
-    EVL__CTX_RV_FLOAD
-    "    addi sp, sp, " EVL__CTX_RV_FRAME "\n"
-    "    ret\n"
-    EVL__ASM_END(EVL__CTX_SWAP_SYM)
-    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
-    "    .cfi_startproc\n"
-    "    .cfi_undefined ra\n"
-    "    mv a0, s2\n"
-    "    jalr s1\n"
-    "    ebreak\n"
-    "    .cfi_endproc\n"
-    EVL__ASM_END(EVL__CTX_START_SYM));
-EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
-#endif /* the CPUs with file-scope asm */
-
-/* ------------------------------ x86_64 Windows ---------------------------- */
-#if defined(EVL__CTX_WIN64)
-/* Hand-written asm rather than Windows' fibers: CreateFiber allocates the
-   stack and its bookkeeping itself (evloop takes stacks from the user and
-   allocates nothing), and ConvertThreadToFiber changes the calling thread
-   for good, which a library should not do behind its user's back.
-   Callee-saved in the Win64 ABI: rbx, rbp, rdi, rsi, r12-r15, rsp and all
-   128 bits of xmm6-xmm15; the x87 control word and the control bits of MXCSR
-   are nonvolatile as well. Windows also reads the current stack's extent from
-   the thread information block (gs:0x08 StackBase, gs:0x10 StackLimit,
-   gs:0x1478 DeallocationStack) for stack probes, exception dispatch and
-   overflow handling, so those three travel with each context.
-   The routines are naked static functions (see the top of the file for why):
-   the compiler adds no prologue, and noipa/noinline keep it from assuming
-   anything about what they do.
-   Saved frame, from the saved sp up (8-byte words):
-     [0..19] xmm6-xmm15  [20] mxcsr | x87 cw << 32  [21] StackBase
-     [22] StackLimit [23] DeallocationStack [24] r15 [25] r14 [26] r13
-     [27] r12 [28] rsi [29] rdi [30] rbp [31] rbx [32] return address     */
-#define EVL__CTX_FRAME_WORDS 33
-#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
-#define EVL__CTX_BACKEND_NAME "asm x86_64 Windows"
-#if defined(__has_attribute)
-#  if __has_attribute(noipa)
-#    define EVL__CTX_NOIPA __attribute__((noipa))
-#  endif
-#endif
-#if !defined(EVL__CTX_NOIPA)
-#  define EVL__CTX_NOIPA
-#endif
-#define EVL__CTX_NAKED __attribute__((naked, noinline, unused)) EVL__CTX_NOIPA
-
-EVL__CTX_NAKED static void evl__ctx_swap_asm(void **save_sp __attribute__((unused)),
-                                                void *load_sp __attribute__((unused)))
-{
-    /* save_sp in rcx, load_sp in rdx */
-    __asm__(
-        "    pushq %rbx\n"
-        "    pushq %rbp\n"
-        "    pushq %rdi\n"
-        "    pushq %rsi\n"
-        "    pushq %r12\n"
-        "    pushq %r13\n"
-        "    pushq %r14\n"
-        "    pushq %r15\n"
-        "    pushq %gs:0x1478\n"
-        "    pushq %gs:0x10\n"
-        "    pushq %gs:0x08\n"
-        "    subq $168, %rsp\n"
-        "    movups %xmm6, 0(%rsp)\n"
-        "    movups %xmm7, 16(%rsp)\n"
-        "    movups %xmm8, 32(%rsp)\n"
-        "    movups %xmm9, 48(%rsp)\n"
-        "    movups %xmm10, 64(%rsp)\n"
-        "    movups %xmm11, 80(%rsp)\n"
-        "    movups %xmm12, 96(%rsp)\n"
-        "    movups %xmm13, 112(%rsp)\n"
-        "    movups %xmm14, 128(%rsp)\n"
-        "    movups %xmm15, 144(%rsp)\n"
-        "    stmxcsr 160(%rsp)\n"
-        "    fnstcw 164(%rsp)\n"
-        "    movq %rsp, (%rcx)\n"
-        "    movl 160(%rsp), %eax\n"     /* the widths of the stores: only */
-        "    movzwl 164(%rsp), %ecx\n"   /* written bytes, and forwarded   */
-        "    movq %rdx, %rsp\n"
-        "    movups 0(%rsp), %xmm6\n"
-        "    movups 16(%rsp), %xmm7\n"
-        "    movups 32(%rsp), %xmm8\n"
-        "    movups 48(%rsp), %xmm9\n"
-        "    movups 64(%rsp), %xmm10\n"
-        "    movups 80(%rsp), %xmm11\n"
-        "    movups 96(%rsp), %xmm12\n"
-        "    movups 112(%rsp), %xmm13\n"
-        "    movups 128(%rsp), %xmm14\n"
-        "    movups 144(%rsp), %xmm15\n"
-        "    cmpl 160(%rsp), %eax\n"     /* skip the slow loads if unchanged */
-        "    jne 1f\n"
-        "    cmpw 164(%rsp), %cx\n"
-        "    je 2f\n"
-        "1:  ldmxcsr 160(%rsp)\n"
-        "    fldcw 164(%rsp)\n"
-        "2:  addq $168, %rsp\n"
-        "    popq %gs:0x08\n"
-        "    popq %gs:0x10\n"
-        "    popq %gs:0x1478\n"
-        "    popq %r15\n"
-        "    popq %r14\n"
-        "    popq %r13\n"
-        "    popq %r12\n"
-        "    popq %rsi\n"
-        "    popq %rdi\n"
-        "    popq %rbp\n"
-        "    popq %rbx\n"
-        "    ret\n");
-}
-
-EVL__CTX_NAKED static void evl__ctx_start_asm(void)
-{
-    __asm__(
-        "    movq %r13, %rcx\n"
-        "    andq $-16, %rsp\n"
-        "    subq $32, %rsp\n"            /* the callee's home (shadow) space */
-        "    call *%r12\n"
-        "    ud2\n");
-}
-#endif /* EVL__CTX_WIN64 */
-
-
-/* Called on the new side of every switch (and first thing in a new context).
-   ASan returns the bounds of the stack we came from; the thread's own stack
-   is the one whose bounds we could not know, so they are recorded here. */
-EVL__CTX_FN void evl__ctx_arrived(evl__ctx *self, void *fake_stack)
-{
-#if defined(EVL__CTX_ASAN)
-    const void *from_lo = NULL;
-    size_t from_size = 0;
-    __sanitizer_finish_switch_fiber(fake_stack, &from_lo, &from_size);
-    if (self->asan_from != NULL && self->asan_from->stack_lo == NULL) {
-        self->asan_from->stack_lo = (void *)(uintptr_t)from_lo;
-        self->asan_from->stack_size = from_size;
+EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
+    int i;
+    for (i = 0; i < loop->ready_count; i++) {
+        evl_io *w = loop->ready[i].w;
+        unsigned revents;
+        if (!w) continue;                           /* stopped by an earlier callback */
+        /* Mask with the interest now: an earlier callback may have narrowed it. */
+        revents = loop->ready[i].revents & ((unsigned)w->events | EVL_ERROR | EVL_HUP);
+        if (revents) w->cb(loop, w, revents);
+        if (evl__stopping(loop)) break;
     }
-#else
-    (void)self;
-    (void)fake_stack;
-#endif
+    loop->ready_count = 0;
 }
 
-/* Called just before every switch. fake_stack_save is NULL when `from` will
-   never run again, which lets ASan free its fake stack. */
-EVL__CTX_INLINE void evl__ctx_leaving(evl__ctx *from, evl__ctx *to, void **fake_stack_save)
-{
-#if defined(EVL__CTX_ASAN)
-    to->asan_from = from;
-    __sanitizer_start_switch_fiber(fake_stack_save, to->stack_lo, to->stack_size);
-#else
-    (void)from;
-    (void)fake_stack_save;
-#endif
-#if defined(EVL__CTX_TSAN)
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);   /* 0: synchronise, fibers of a */
-#endif                                           /* thread run one after another */
-    (void)to;
+EVL__PRIVATE void evl__visit_file(evl_loop *loop, evl__node *n) {
+    evl_io *w = EVL__CONTAINER(n, evl_io, link);
+    unsigned revents = (unsigned)w->events & (EVL_READ | EVL_WRITE);
+    if (revents) w->cb(loop, w, revents);
 }
 
-/* The first C code on a new stack. */
-EVL__CTX_FN void evl__ctx_entry(evl__ctx *ctx)
-{
-    evl__ctx_arrived(ctx, NULL);
-    ctx->entry(ctx->arg);
-    __builtin_trap();   /* entry must leave with evl__ctx_exit, never return */
+EVL__PRIVATE void evl__visit_hook(evl_loop *loop, evl__node *n) {
+    evl_hook *h = EVL__CONTAINER(n, evl_hook, link);
+    h->cb(loop, h);
 }
 
-
-
-#if defined(EVL__CTX_UCONTEXT)
-
-#define EVL__CTX_BACKEND_NAME "ucontext (makecontext/swapcontext)"
-/* EVL__CTX_FP_CONTROL_PER_CONTEXT stays undefined: whether swapcontext
-   carries the floating-point environment is up to the C library. */
-
-/* makecontext passes only int arguments, so a pointer travels as two 32-bit
-   halves (the high half is 0 where pointers are 32 bits wide). */
-EVL__CTX_FN void evl__ctx_uc_entry(int hi, int lo)
-{
-    uintptr_t p = (((uintptr_t)(unsigned)hi << 16) << 16) | (uintptr_t)(unsigned)lo;
-    evl__ctx_entry((evl__ctx *)p);
+EVL__PRIVATE void evl__visit_signal(evl_loop *loop, evl__node *n) {
+    evl_signal *s = EVL__CONTAINER(n, evl_signal, link);
+    if (!s->pending) return;
+    s->pending = 0;
+    s->cb(loop, s, s->signum);
 }
 
-EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
-{
-    uintptr_t p = (uintptr_t)ctx;
-    unsigned hi = (unsigned)((p >> 16) >> 16);
-    unsigned lo = (unsigned)(p & 0xffffffffu);
-    /* makecontext does not align the stack everywhere (glibc on ARM uses the
-       end as given), so hand it a 16-byte aligned range. */
-    uintptr_t lo16 = ((uintptr_t)ctx->stack_lo + 15) & ~(uintptr_t)15;
-    uintptr_t hi16 = ((uintptr_t)ctx->stack_lo + ctx->stack_size) & ~(uintptr_t)15;
-    getcontext(&ctx->uc);
-    ctx->uc.uc_stack.ss_sp = (void *)lo16;
-    ctx->uc.uc_stack.ss_size = (size_t)(hi16 - lo16);
-    ctx->uc.uc_link = NULL;
-    makecontext(&ctx->uc, (void (*)(void))evl__ctx_uc_entry, 2, (int)hi, (int)lo);
+EVL__PRIVATE void evl__visit_child(evl_loop *loop, evl__node *n) {
+    evl_child *c = EVL__CONTAINER(n, evl_child, link);
+    if (c->by_signal) evl__child_reap(loop, c);
 }
 
-EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
-{
-    (void)swapcontext(&from->uc, &to->uc);
+EVL__PRIVATE void evl__visit_async(evl_loop *loop, evl__node *n) {
+    evl_async *a = EVL__CONTAINER(n, evl_async, link);
+    if (EVL__XCHG(&a->sent, 0)) a->cb(loop, a);
 }
 
-#else
-
-/* Lay out a frame that evl__ctx_swap_asm will "restore": the top of the stack
-   is aligned to the ABI, the frame sits just below it, everything not named
-   is zero (so frame-pointer walks end here), the two argument registers of
-   the start routine hold evl__ctx_entry and ctx, and the return address is
-   the start routine. A new context starts with the floating-point control
-   state of the code that created it, as a new thread does on POSIX. */
-EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx)
-{
-    uintptr_t top = (uintptr_t)ctx->stack_lo + ctx->stack_size;
-    uintptr_t *w;
-    uintptr_t entry = (uintptr_t)&evl__ctx_entry;
-    uintptr_t start = (uintptr_t)&evl__ctx_start_asm;
-    size_t i;
-#if defined(EVL__CTX_ARM)
-    top &= ~(uintptr_t)7;    /* AAPCS: 8 bytes at public interfaces */
-#else
-    top &= ~(uintptr_t)15;   /* 16 bytes everywhere else */
-#endif
-    w = (uintptr_t *)top - EVL__CTX_FRAME_WORDS;
-    for (i = 0; i < EVL__CTX_FRAME_WORDS; i++)
-        w[i] = 0;
-#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64)
-    {
-        unsigned int mxcsr;
-        unsigned short fcw;
-        __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
-#  if defined(EVL__CTX_X86_64)
-        w[0] = (uintptr_t)mxcsr | ((uintptr_t)fcw << 32);
-        w[3] = (uintptr_t)ctx;      /* r13 */
-        w[4] = entry;               /* r12 */
-        w[7] = start;
-#  else
-        w[20] = (uintptr_t)mxcsr | ((uintptr_t)fcw << 32);
-        w[21] = (uintptr_t)ctx->stack_lo + ctx->stack_size;   /* StackBase  */
-        w[22] = (uintptr_t)ctx->stack_lo;                     /* StackLimit */
-        w[23] = (uintptr_t)ctx->stack_lo;                     /* Deallocation */
-        w[26] = (uintptr_t)ctx;     /* r13 */
-        w[27] = entry;              /* r12 */
-        w[32] = start;
-#  endif
+/* Turns the signals the handler caught into pending flags on this loop's watchers. */
+EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
+    uint32_t caught[2];
+    evl__node *n;
+    caught[0] = EVL__XCHG(&loop->sig_pending[0], 0u);
+    caught[1] = EVL__XCHG(&loop->sig_pending[1], 0u);
+    if (!(caught[0] | caught[1])) return;
+    for (n = loop->signals.next; n != &loop->signals; n = n->next) {
+        evl_signal *s = EVL__CONTAINER(n, evl_signal, link);
+        if (evl__signal_bit_set(caught, s->signum)) s->pending = loop->signals_due = 1;
     }
-#elif defined(EVL__CTX_I386)
-    {
-        unsigned short fcw;
-        __asm__ __volatile__("fnstcw %0" : "=m"(fcw));
-        w[1] = fcw;
-#  if defined(__SSE__)
-        {
-            unsigned int mxcsr;
-            __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
-            w[0] = mxcsr;
+    if (loop->child_watchers_by_signal && evl__signal_bit_set(caught, evl__os_sigchld()))
+        loop->children_due = 1;
+}
+
+/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs.  Each
+   flag is cleared only once its walk completed, so work cut short by evl_stop is resumed. */
+EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
+    if (loop->woken) {
+        loop->woken = 0;
+        evl__take_caught_signals(loop);
+        if (EVL__XCHG(&loop->async_sent, 0)) loop->asyncs_due = 1;
+    }
+    if (loop->signals_due) {
+        if (!evl__walk(loop, &loop->signals, evl__visit_signal)) return;
+        loop->signals_due = 0;
+    }
+    if (loop->children_due) {
+        if (!evl__walk(loop, &loop->children, evl__visit_child)) return;
+        loop->children_due = 0;
+    }
+    if (loop->asyncs_due) {
+        if (!evl__walk(loop, &loop->asyncs, evl__visit_async)) return;
+        loop->asyncs_due = 0;
+    }
+}
+
+EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
+    return loop->woken || loop->signals_due || loop->children_due || loop->asyncs_due ||
+           !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due) ||
+           (evl__has_fibers(loop) && evl__fibers_pending(loop));
+}
+
+/* How long the backend may block: until the next timer, the end of the run, or not at all. */
+EVL__PRIVATE evl_time evl__poll_timeout(evl_loop *loop) {
+    evl_time until = loop->wheel.next < loop->run_end ? loop->wheel.next : loop->run_end;
+    if (until <= loop->now || loop->refs == 0 || evl__stopping(loop) || evl__has_pending_work(loop)) return 0;
+    if (until == EVL_FOREVER) return EVL_FOREVER;
+    /* Callbacks since the last clock read took time: measure it, or timers would fire late. */
+    evl_now_update(loop);
+    return until > loop->now ? until - loop->now : 0;
+}
+
+/* ---- Loop ------------------------------------------------------------------------------------ */
+
+EVLOOP_API const char *evl_backend_name(void) { return evl__backend_name(); }
+
+EVLOOP_API int evl_backend_fd(const evl_loop *loop) { return evl__loop_ok(loop) ? evl__backend_fd(loop) : -1; }
+
+EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
+    int rc;
+    if (!loop) return -EINVAL;
+    memset(loop, 0, sizeof *loop);
+    evl__list_init(&loop->ios);
+    evl__list_init(&loop->files);
+    evl__list_init(&loop->prepares);
+    evl__list_init(&loop->checks);
+    evl__list_init(&loop->asyncs);
+    evl__list_init(&loop->signals);
+    evl__list_init(&loop->children);
+    evl__fibers_init(loop);
+    loop->now = evl__clock_now();
+    evl__wheel_init(&loop->wheel, loop->now);
+    rc = evl__backend_init(loop);
+    if (rc < 0) return rc;
+    loop->magic = EVL__LOOP_MAGIC;
+    return 0;
+}
+
+EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
+    (void)unused;
+    evl__unlink(&t->link);
+}
+
+EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
+    evl__node *n;
+    if (!evl__loop_ok(loop)) return;
+    EVLOOP_ASSERT(!loop->running);
+    if (loop->running) return;
+    /* Signals first: their handler may write to the wake-up descriptor until they are released. */
+    for (n = loop->signals.next; n != &loop->signals; n = n->next)
+        evl__signal_release(loop, EVL__CONTAINER(n, evl_signal, link)->signum);
+    evl__detach_all(&loop->signals);
+    if (loop->child_watchers_by_signal) evl__signal_release(loop, evl__os_sigchld());
+    /* The backend closes its descriptors without changing kernel state that a forked parent may
+       share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule. */
+    evl__backend_deinit(loop);
+    evl__abandon_fibers(loop);
+    for (n = loop->children.next; n != &loop->children; n = n->next)
+        evl__backend_child_stop(loop, EVL__CONTAINER(n, evl_child, link));
+    evl__detach_all(&loop->children);
+    for (n = loop->asyncs.next; n != &loop->asyncs; n = n->next)
+        EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
+    evl__detach_all(&loop->asyncs);
+    evl__detach_all(&loop->ios);
+    evl__detach_all(&loop->files);
+    evl__detach_all(&loop->prepares);
+    evl__detach_all(&loop->checks);
+    evl__wheel_each(&loop->wheel, evl__detach_timer, NULL);
+    loop->refs = 0;
+    loop->magic = 0;
+}
+
+EVLOOP_API void evl_stop(evl_loop *loop) {
+    if (!evl__loop_ok(loop)) return;
+    EVL__STORE(&loop->stop, 1);
+    evl__wake(loop);
+}
+
+EVLOOP_API evl_time evl_backend_timeout(evl_loop *loop) {
+    evl_time next;
+    if (!evl__loop_ok(loop)) return EVL_FOREVER;
+    if (evl__has_pending_work(loop)) return 0;
+    next = loop->wheel.next;
+    if (next == EVL_FOREVER) return EVL_FOREVER;
+    evl_now_update(loop);
+    return next > loop->now ? next - loop->now : 0;
+}
+
+EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
+    int result = 0;
+    if (!evl__loop_ok(loop)) return -EINVAL;
+    if (loop->running) return -EBUSY;
+    loop->running = 1;
+    /* A finite run needs the clock now; a single pass or an endless run read it after the wait. */
+    if (duration == 0 || duration == EVL_FOREVER) loop->run_end = duration;
+    else loop->run_end = evl__add_sat(evl_now_update(loop), duration);
+    /* Each phase returns early once evl_stop is called; the loop then leaves after it. */
+    for (;;) {
+        int count;
+        if (evl__has_fibers(loop)) evl__admit_new_fibers(loop);
+        evl__walk(loop, &loop->prepares, evl__visit_hook);
+        if (evl__stopping(loop)) break;
+        count = evl__backend_wait(loop, evl__poll_timeout(loop));
+        if (count < 0) {
+            result = count;
+            break;
         }
-#  endif
-        w[3] = (uintptr_t)ctx;      /* esi */
-        w[4] = entry;               /* ebx */
-        w[6] = start;
+        evl_now_update(loop);
+        /* Timers first, so that a wait that overslept still fires what came due during it; the
+           io batch is already recorded, so a timer callback that stops a watcher drops its event. */
+        loop->ready_count = count;
+        evl__run_due_timers(loop);
+        if (evl__stopping(loop)) break;
+        evl__dispatch_ready(loop);
+        if (evl__stopping(loop)) break;
+        evl__walk(loop, &loop->files, evl__visit_file);
+        if (evl__stopping(loop)) break;
+        evl__run_woken(loop);
+        if (evl__stopping(loop)) break;
+        if (evl__has_fibers(loop)) {
+            evl__run_fibers(loop);
+            if (evl__stopping(loop)) break;
+        }
+        evl__walk(loop, &loop->checks, evl__visit_hook);
+        if (evl__stopping(loop) || loop->refs == 0 || loop->now >= loop->run_end) break;
     }
-#elif defined(EVL__CTX_AARCH64)
-    w[0] = entry;                   /* x19 */
-    w[1] = (uintptr_t)ctx;          /* x20 */
-    w[11] = start;                  /* x30 */
-#elif defined(EVL__CTX_ARM)
-    w[EVL__CTX_ARM_VFP_WORDS + 0] = entry;            /* r4 */
-    w[EVL__CTX_ARM_VFP_WORDS + 1] = (uintptr_t)ctx;   /* r5 */
-    w[EVL__CTX_ARM_VFP_WORDS + 8] = start;            /* lr (Thumb bit included) */
-#elif defined(EVL__CTX_RISCV64)
-    w[0] = start;                   /* ra */
-    w[2] = entry;                   /* s1 */
-    w[3] = (uintptr_t)ctx;          /* s2 */
-#endif
-    ctx->sp = w;
+    loop->ready_count = 0;                      /* what is left of an interrupted batch comes again */
+    loop->running = 0;
+    EVL__STORE(&loop->stop, 0);
+    return result < 0 ? result : (int)loop->refs;
 }
 
-EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to)
-{
-    evl__ctx_swap_asm(&from->sp, to->sp);
-}
-
-#endif
-
-
-
-/* The tool fields are set in every build (see evl__ctx); each tool fills in its own. */
-EVL__CTX_FN void evl__ctx_clear(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
-    ctx->entry = entry;
-    ctx->arg = arg;
-    ctx->stack_lo = stack;
-    ctx->stack_size = size;
-    ctx->asan_from = NULL;
-    ctx->tsan_fiber = NULL;
-    ctx->valgrind_id = 0;
-    ctx->tsan_owned = ctx->valgrind_registered = 0;
-}
-
-EVL__CTX_FN void evl__ctx_init(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
-    evl__ctx_clear(ctx, stack, size, entry, arg);
-#if defined(EVL__CTX_ASAN)
-    /* A reused stack still carries the poisoned redzones of frames that never returned (a
-       finished fiber leaves through evl__ctx_exit, not by returning); they would show up as
-       false reports in the new context. */
-    __asan_unpoison_memory_region(stack, size);
-#endif
-#if defined(EVL__CTX_TSAN)
-    ctx->tsan_fiber = __tsan_create_fiber(0);
-    ctx->tsan_owned = 1;
-#endif
-#if defined(EVL__CTX_VALGRIND)
-    ctx->valgrind_id = VALGRIND_STACK_REGISTER(stack, (char *)stack + size - 1);
-    ctx->valgrind_registered = 1;
-#endif
-    evl__ctx_make(ctx);
-}
-
-/* The thread's own stack, to switch back to; its ucontext or sp is filled by the first switch
-   away from it. */
-EVL__CTX_FN void evl__ctx_init_main(evl__ctx *ctx) {
-    evl__ctx_clear(ctx, NULL, 0, NULL, NULL);
-#if !defined(EVL__CTX_UCONTEXT)
-    ctx->sp = NULL;
-#endif
-#if defined(EVL__CTX_TSAN)
-    ctx->tsan_fiber = __tsan_get_current_fiber();
-#endif
-}
-
-EVL__CTX_FN void evl__ctx_switch(evl__ctx *from, evl__ctx *to)
-{
-    void *fake_stack = NULL;   /* lives on from's stack while it is suspended */
-    evl__ctx_leaving(from, to, &fake_stack);
-    evl__ctx_swap(from, to);
-    evl__ctx_arrived(from, fake_stack);
-}
-
-#if defined(__GNUC__)
-__attribute__((noreturn))
-#endif
-EVL__CTX_FN void evl__ctx_exit(evl__ctx *from, evl__ctx *to)
-{
-    evl__ctx_leaving(from, to, NULL);
-    evl__ctx_swap(from, to);
-    __builtin_trap();   /* nobody may switch back to a finished context */
-}
-
-EVL__CTX_FN void evl__ctx_release(evl__ctx *ctx)
-{
-#if defined(EVL__CTX_TSAN)
-    if (ctx->tsan_owned)
-        __tsan_destroy_fiber(ctx->tsan_fiber);
-    ctx->tsan_owned = 0;
-#endif
-#if defined(EVL__CTX_VALGRIND)
-    if (ctx->valgrind_registered)
-        VALGRIND_STACK_DEREGISTER(ctx->valgrind_id);
-    ctx->valgrind_registered = 0;
-#endif
-    (void)ctx;
-}
-
-
-#endif /* EVLOOP_NO_FIBERS */
-
-#ifndef EVL__CONTEXT_ONLY
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
 /* ---- Fibers: scheduling -----------------------------------------------------------------------
    A fiber runs until it waits.  Then the next ready fiber runs, switched to directly, until the
    iteration's budget of resumes is spent or none is ready; only then does evl_run's own stack
@@ -2536,6 +1750,8 @@ EVL__PRIVATE void evl__fiber_timer_fired(evl_loop *loop, evl_timer *t) {
     (void)loop;
     evl__fiber_wake(f, f->waiting == EVL__WAIT_SLEEP ? 0 : -ETIMEDOUT);
 }
+
+static inline int evl__is_fiber_timer(const evl_timer *t) { return t->cb == evl__fiber_timer_fired; }
 
 /* Frees what a fiber holds once nothing will run on its stack again. */
 EVL__PRIVATE void evl__fiber_release(evl_fiber *f) {
@@ -2935,7 +2151,7 @@ EVLOOP_API EVL__COLD void evl_chan_close(evl_chan *c) {
     evl__fiber_wake_all(&c->receivers, 0);
 }
 
-#endif /* EVLOOP_NO_FIBERS */
+#endif /* EVLOOP_HAS_FIBERS */
 
 /* ---- Debugging ------------------------------------------------------------------------------- */
 
@@ -2982,7 +2198,13 @@ EVL__PRIVATE void evl__dump_hook(const evl_loop *loop, const evl__node *n, FILE 
     fprintf(out, "  %s %p%s\n", h->phase == EVL_PREPARE ? "prepare" : "check  ", (const void *)h, evl__ref_note(n));
 }
 
-#ifndef EVLOOP_NO_FIBERS
+EVL__PRIVATE EVL__COLD void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
+                                 void (*print)(const evl_loop *, const evl__node *, FILE *)) {
+    const evl__node *n;
+    for (n = head->next; n != head; n = n->next) print(loop, n, out);
+}
+
+#if EVLOOP_HAS_FIBERS
 EVL__PRIVATE EVL__COLD void evl__dump_fiber(const evl_loop *loop, const evl__node *n, FILE *out) {
     const evl_fiber *f = EVL__CONTAINER(n, evl_fiber, link);
     static const char *const states[] = {"?", "new", "ready", "running", "waiting", "done"};
@@ -3003,13 +2225,11 @@ EVL__PRIVATE EVL__COLD void evl__dump_fiber(const evl_loop *loop, const evl__nod
         fprintf(out, " for %.6f s more", (double)evl_timer_remaining(loop, &f->timer) / 1e9);
     fprintf(out, "%s%s\n", f->stack_mapped ? "  (mapped stack)" : "", evl__ref_note(n));
 }
-#endif
 
-EVL__PRIVATE EVL__COLD void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
-                                 void (*print)(const evl_loop *, const evl__node *, FILE *)) {
-    const evl__node *n;
-    for (n = head->next; n != head; n = n->next) print(loop, n, out);
+EVL__PRIVATE EVL__COLD void evl__dump_fibers(const evl_loop *loop, FILE *out) {
+    evl__dump_list(loop, &loop->fibers, out, evl__dump_fiber);
 }
+#endif
 
 typedef struct evl__dump_ctx {
     const evl_loop *loop;
@@ -3019,9 +2239,7 @@ typedef struct evl__dump_ctx {
 EVL__PRIVATE EVL__COLD void evl__dump_timer(evl_timer *t, void *arg) {
     const evl__dump_ctx *ctx = (const evl__dump_ctx *)arg;
     evl_time left = evl_timer_remaining(ctx->loop, t);
-#ifndef EVLOOP_NO_FIBERS
-    if (t->cb == evl__fiber_timer_fired) return;    /* shown with its fiber */
-#endif
+    if (evl__is_fiber_timer(t)) return;             /* shown with its fiber */
     fprintf(ctx->out, "  timer   %p  due in %.6f s", (const void *)t, (double)left / 1e9);
     if (t->repeat) fprintf(ctx->out, "  repeat %.6f s", (double)t->repeat / 1e9);
     fprintf(ctx->out, "%s\n", evl__ref_note(&t->link));
@@ -3047,13 +2265,11 @@ EVLOOP_API EVL__COLD void evl_dump(const evl_loop *loop, FILE *out) {
     evl__dump_list(loop, &loop->asyncs, out, evl__dump_async);
     evl__dump_list(loop, &loop->prepares, out, evl__dump_hook);
     evl__dump_list(loop, &loop->checks, out, evl__dump_hook);
-#ifndef EVLOOP_NO_FIBERS
-    evl__dump_list(loop, &loop->fibers, out, evl__dump_fiber);
-#endif
+    evl__dump_fibers(loop, out);
 }
 
 /* ============================================================================================== */
-/* POSIX services: clock, signal dispositions, reaping (every backend except IOCP)                */
+/* >>os posix: clock, signal dispositions, reaping, stacks, descriptors (all backends but IOCP)   */
 /* ============================================================================================== */
 
 #ifndef _WIN32
@@ -3130,7 +2346,7 @@ EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status) {
 
 
 /* ---- Fiber stacks and descriptors --------------------------------------------------------------- */
-#ifndef EVLOOP_NO_FIBERS
+#if EVLOOP_HAS_FIBERS
 
 #if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
@@ -3269,7 +2485,7 @@ EVL__PRIVATE int evl__os_socket_error(int fd) {
     return -err;
 }
 
-#endif /* EVLOOP_NO_FIBERS */
+#endif /* EVLOOP_HAS_FIBERS */
 
 #endif /* !_WIN32 */
 
@@ -3278,7 +2494,7 @@ EVL__PRIVATE int evl__os_socket_error(int fd) {
 #endif
 
 /* ============================================================================================== */
-/* Backend                                                                                        */
+/* >>backend: the implementation part of the backend header                                       */
 /* ============================================================================================== */
 
 #define EVL__BACKEND_IMPLEMENTATION
@@ -3287,6 +2503,873 @@ EVL__PRIVATE int evl__os_socket_error(int fd) {
 #endif
 
 #endif /* !EVL__CONTEXT_ONLY */
+
+/* ============================================================================================== */
+/* Fibers: the context switch                                                                     */
+/* ============================================================================================== */
+/* This part makes one stack stop and another run, and knows nothing of loops.  Each CPU's switch
+   saves exactly the callee-saved registers of its ABI (and the floating-point control state the
+   ABI says a callee preserves) on the current stack, stores the stack pointer, loads the other
+   one and returns there.  It is a separate assembly function rather than inline asm, so that the
+   compiler sees an ordinary call: it then assumes the caller-saved registers are lost, and the asm
+   need not list every register of every CPU variant (AVX-512, SVE...) as clobbered.  On ELF and
+   Mach-O the function is a weak, hidden symbol in its own COMDAT section, emitted under .ifndef,
+   so that copies from several translation units (EVLOOP_STATIC, LTO) merge into one.  The
+   sanitizers and valgrind are told about every switch, each only when it is present.
+   EVLOOP_NO_VALGRIND leaves the valgrind client requests out.
+
+   Every CPU section below (">>cpu") provides, side by side:
+     swap(void **save_sp, void *load_sp)   in assembly: push the callee-saved state, *save_sp = sp,
+                                           sp = load_sp, pop the state found there, return to the
+                                           address found there;
+     start                                 in assembly, never called: a new context's first
+                                           "return" lands here, with the C entry function and its
+                                           argument in two callee-saved registers; it calls
+                                           entry(arg) with the stack aligned as the ABI wants, and
+                                           traps if that ever returns;
+     the frame's slots                     named, in the order the swap pops them, from sp up;
+     evl__ctx_make(ctx)                    lays out a frame that swap will "restore" into start.
+   The version suffix of the symbols changes whenever a frame's layout does.
+
+   evloop's own tests of this layer alone (tests/ctx) define EVL__CONTEXT_ONLY, which leaves out
+   the rest of the implementation, so that the switch can be tested where the loop cannot run
+   (a freestanding RISC-V without an FPU, for which Debian has no C library). */
+
+#if EVLOOP_HAS_FIBERS
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EVL__CTX_FN static __attribute__((unused))  /* a test of this layer may not use all of it */
+/* No function may begin or end between telling ThreadSanitizer about a switch and making it:
+   TSan keeps a shadow call stack per fiber, and an entry or return there would land on the new
+   fiber's, below the base of a fresh one.  So the steps around the switch are always inlined. */
+#define EVL__CTX_INLINE static inline __attribute__((always_inline, unused))
+#define EVL__CTX_NORETURN __attribute__((noreturn))
+#else
+#define EVL__CTX_FN static
+#define EVL__CTX_INLINE static inline
+#define EVL__CTX_NORETURN
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EVL__CTX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVL__CTX_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define EVL__CTX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVL__CTX_TSAN 1
+#endif
+#endif
+#if !defined(EVLOOP_NO_VALGRIND) && !defined(_WIN32) && defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define EVL__CTX_VALGRIND 1
+#endif
+#endif
+
+#if defined(EVL__CTX_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+#if defined(EVL__CTX_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* ---- Switching: what every CPU shares ------------------------------------------------------ */
+
+/* Called on the new side of every switch (and first thing in a new context).  ASan returns the
+   bounds of the stack we came from; the thread's own stack is the one whose bounds we could not
+   know, so they are recorded here. */
+EVL__CTX_FN void evl__ctx_arrived(evl__ctx *self, void *fake_stack) {
+#if defined(EVL__CTX_ASAN)
+    const void *from_lo = NULL;
+    size_t from_size = 0;
+    __sanitizer_finish_switch_fiber(fake_stack, &from_lo, &from_size);
+    if (self->asan_from != NULL && self->asan_from->stack_lo == NULL) {
+        self->asan_from->stack_lo = (void *)(uintptr_t)from_lo;
+        self->asan_from->stack_size = from_size;
+    }
+#else
+    (void)self;
+    (void)fake_stack;
+#endif
+}
+
+/* Called just before every switch.  fake_stack_save is NULL when `from` will never run again,
+   which lets ASan free its fake stack. */
+EVL__CTX_INLINE void evl__ctx_leaving(evl__ctx *from, evl__ctx *to, void **fake_stack_save) {
+#if defined(EVL__CTX_ASAN)
+    to->asan_from = from;
+    __sanitizer_start_switch_fiber(fake_stack_save, to->stack_lo, to->stack_size);
+#else
+    (void)from;
+    (void)fake_stack_save;
+#endif
+#if defined(EVL__CTX_TSAN)
+    __tsan_switch_to_fiber(to->tsan_fiber, 0); /* 0: synchronise, the fibers of a thread run in turn */
+#endif
+    (void)to;
+}
+
+/* The first C code on a new stack. */
+EVL__CTX_FN void evl__ctx_entry(evl__ctx *ctx) {
+    evl__ctx_arrived(ctx, NULL);
+    ctx->entry(ctx->arg);
+    __builtin_trap(); /* entry must leave with evl__ctx_exit, never return */
+}
+
+#if !defined(EVL__CTX_UCONTEXT)
+/* A new context's frame: `words` zeroed slots just below the top of its stack, aligned down to
+   `align` bytes.  Slots the CPU's evl__ctx_make does not fill stay zero, so that frame-pointer
+   walks end there. */
+EVL__CTX_FN uintptr_t *evl__ctx_new_frame(const evl__ctx *ctx, uintptr_t align, size_t words) {
+    uintptr_t top = ((uintptr_t)ctx->stack_lo + ctx->stack_size) & ~(align - 1);
+    uintptr_t *w = (uintptr_t *)top - words;
+    size_t i;
+    for (i = 0; i < words; i++) w[i] = 0;
+    return w;
+}
+#endif
+
+/* The symbol of an assembly routine: a weak, hidden definition in a section of its own, emitted
+   once per translation unit (.ifndef) and merged across units by the linker. */
+#if defined(__APPLE__)
+#define EVL__ASM_BEGIN(sym)                                                                        \
+    ".ifndef " sym "\n"                                                                            \
+    ".pushsection __TEXT,__text,regular,pure_instructions\n"                                       \
+    ".globl " sym "\n"                                                                             \
+    ".private_extern " sym "\n"                                                                    \
+    ".weak_definition " sym "\n"                                                                   \
+    ".p2align 4\n" sym ":\n"
+#define EVL__ASM_END(sym) ".popsection\n.endif\n"
+#else
+#if defined(EVL__CTX_ARM) && defined(__thumb__)
+#define EVL__ASM_THUMB_FUNC ".thumb_func\n"
+#else
+#define EVL__ASM_THUMB_FUNC ""
+#endif
+#define EVL__ASM_BEGIN(sym)                                                                        \
+    ".ifndef " sym "\n"                                                                            \
+    ".pushsection .text." sym ",\"axG\",%progbits," sym ",comdat\n"                                \
+    ".weak " sym "\n"                                                                              \
+    ".hidden " sym "\n"                                                                            \
+    ".type " sym ",%function\n"                                                                    \
+    ".p2align 4\n" EVL__ASM_THUMB_FUNC sym ":\n"
+#define EVL__ASM_END(sym) ".size " sym ",.-" sym "\n.popsection\n.endif\n"
+#endif
+
+/* The asm label pins the exact symbol name (no leading underscore on any platform), so the C side
+   and the asm side always agree. */
+#define EVL__CTX_DECLARE(swap_sym, start_sym)                                                      \
+    void evl__ctx_swap_asm(void **save_sp, void *load_sp) __asm__(swap_sym)                       \
+        __attribute__((visibility("hidden")));                                                     \
+    void evl__ctx_start_asm(void) __asm__(start_sym) __attribute__((visibility("hidden")));
+
+#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64)
+/* MXCSR in the low half, the x87 control word above: one frame slot on x86_64. */
+EVL__CTX_FN uintptr_t evl__ctx_x86_fp_control(void) {
+    unsigned int mxcsr;
+    unsigned short fcw;
+    __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
+    return (uintptr_t)mxcsr | (uintptr_t)fcw << 32;
+}
+#endif
+
+/* ---- >>cpu x86_64 System V ------------------------------------------------------------------
+   Callee-saved (psABI 3.2.1): rbx, rbp, r12-r15, rsp.  No xmm register is callee-saved.  The same
+   section makes the control bits of MXCSR and the x87 control word callee-saved, so each context
+   keeps its own rounding mode, exception masks and precision: they are saved here (8 bytes, one
+   slot).  The status flags are caller-saved and deliberately not restored. */
+#if defined(EVL__CTX_X86_64)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_x86_64_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_x86_64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm x86_64 System V"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    subq $8, %rsp\n"
+    "    stmxcsr (%rsp)\n"
+    "    fnstcw 4(%rsp)\n"
+    "    movq %rsp, (%rdi)\n"         /* *save_sp = sp */
+    "    movl (%rsp), %eax\n"         /* same widths as the stores, so the */
+    "    movzwl 4(%rsp), %ecx\n"      /* loads are forwarded from them     */
+    "    movq %rsi, %rsp\n"           /* sp = load_sp: now on the other stack */
+    "    cmpl (%rsp), %eax\n"         /* loading the control registers is  */
+    "    jne 1f\n"                    /* slow and they rarely differ       */
+    "    cmpw 4(%rsp), %cx\n"
+    "    je 2f\n"
+    "1:  ldmxcsr (%rsp)\n"
+    "    fldcw 4(%rsp)\n"
+    "2:  addq $8, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    /* The return address is undefined here: debuggers and unwinders stop. */
+    "    .cfi_startproc\n"
+    "    .cfi_undefined rip\n"
+    "    movq %r13, %rdi\n"
+    "    andq $-16, %rsp\n"           /* 16-aligned before the call, so entry */
+    "    call *%r12\n"                /* sees rsp+8 aligned, as after any call */
+    "    ud2\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+enum {
+    EVL__X64_FP_CONTROL, EVL__X64_R15, EVL__X64_R14, EVL__X64_R13, EVL__X64_R12, EVL__X64_RBX, EVL__X64_RBP,
+    EVL__X64_RETURN, EVL__X64_FRAME_WORDS
+};
+
+/* A new context starts with the floating-point control state of the code that created it, as a
+   new thread does. */
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__X64_FRAME_WORDS);
+    w[EVL__X64_FP_CONTROL] = evl__ctx_x86_fp_control();
+    w[EVL__X64_R12] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__X64_R13] = (uintptr_t)ctx;
+    w[EVL__X64_RETURN] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu x86_64 System V */
+
+/* ---- >>cpu i386 System V --------------------------------------------------------------------
+   Callee-saved (i386 psABI): ebx, esi, edi, ebp, esp.  As on x86_64, the x87 control word and the
+   control bits of MXCSR belong to the caller, so each context keeps its own.  MXCSR exists only
+   with SSE; a build without -msse may run on a CPU without it, so it is saved only when __SSE__
+   says the compiler may use SSE (and the symbol name says which variant it is).  Arguments are on
+   the stack.  GCC and clang assume a 16-byte aligned stack at calls on i386 Linux today, so start
+   aligns to 16, not 4. */
+#if defined(EVL__CTX_I386)
+#if defined(__SSE__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_i386_sse_v1"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_i386_v1"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_i386_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm i386 System V"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    movl 4(%esp), %eax\n"        /* save_sp */
+    "    movl 8(%esp), %edx\n"        /* load_sp */
+    "    pushl %ebp\n"
+    "    pushl %ebx\n"
+    "    pushl %esi\n"
+    "    pushl %edi\n"
+    "    subl $8, %esp\n"
+#if defined(__SSE__)
+    "    stmxcsr (%esp)\n"
+#endif
+    "    fnstcw 4(%esp)\n"
+    "    movl %esp, (%eax)\n"
+#if defined(__SSE__)
+    "    movl (%esp), %eax\n"
+#endif
+    "    movzwl 4(%esp), %ecx\n"
+    "    movl %edx, %esp\n"
+#if defined(__SSE__)                  /* without SSE the slot is never written: never compared */
+    "    cmpl (%esp), %eax\n"
+    "    jne 1f\n"
+#endif
+    "    cmpw 4(%esp), %cx\n"         /* skip the slow loads when the saved */
+    "    je 2f\n"                     /* values equal the current ones      */
+    "1:\n"
+#if defined(__SSE__)
+    "    ldmxcsr (%esp)\n"
+#endif
+    "    fldcw 4(%esp)\n"
+    "2:  addl $8, %esp\n"
+    "    popl %edi\n"
+    "    popl %esi\n"
+    "    popl %ebx\n"
+    "    popl %ebp\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined eip\n"
+    "    andl $-16, %esp\n"
+    "    subl $12, %esp\n"            /* so that after pushing the argument */
+    "    pushl %esi\n"                /* esp is 16-aligned at the call      */
+    "    call *%ebx\n"
+    "    ud2\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+enum {
+    EVL__I386_MXCSR, EVL__I386_X87_CONTROL, EVL__I386_EDI, EVL__I386_ESI, EVL__I386_EBX, EVL__I386_EBP,
+    EVL__I386_RETURN, EVL__I386_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__I386_FRAME_WORDS);
+    unsigned short fcw;
+    __asm__ __volatile__("fnstcw %0" : "=m"(fcw));
+    w[EVL__I386_X87_CONTROL] = fcw;
+#if defined(__SSE__)
+    {
+        unsigned int mxcsr;
+        __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
+        w[EVL__I386_MXCSR] = mxcsr;
+    }
+#endif
+    w[EVL__I386_EBX] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__I386_ESI] = (uintptr_t)ctx;
+    w[EVL__I386_RETURN] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu i386 System V */
+
+/* ---- >>cpu AArch64 ---------------------------------------------------------------------------
+   Callee-saved (AAPCS64 6.1.1/6.1.2): x19-x28, x29 (fp), sp, and the low 64 bits of v8-v15, i.e.
+   d8-d15.  x30 (lr) holds our return address, so it is saved too.  x18 is the platform register
+   (reserved on Apple and Windows): not ours to touch.  FPCR is a "global register" in AAPCS64: its
+   mode bits (rounding, exception enables, flush-to-zero) change only through calls meant to change
+   the program's global FP state, like fesetround, so they are thread-wide, not per call, and a
+   context switch must leave them alone; FPSR holds status flags that are not preserved.  Neither
+   is saved.  The frame is 160 bytes, which keeps sp 16-aligned as the hardware requires. */
+#if defined(EVL__CTX_AARCH64)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_aarch64_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_aarch64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_BACKEND_NAME "asm AArch64"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+    /* A linker veneer reaches a far function with "br x16/x17", which needs a landing pad when
+       branch target identification is on. */
+    "    hint #34\n"
+#endif
+    "    sub sp, sp, #160\n"
+    "    stp x19, x20, [sp, #0]\n"
+    "    stp x21, x22, [sp, #16]\n"
+    "    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n"
+    "    stp x27, x28, [sp, #64]\n"
+    "    stp x29, x30, [sp, #80]\n"
+    "    stp d8, d9, [sp, #96]\n"
+    "    stp d10, d11, [sp, #112]\n"
+    "    stp d12, d13, [sp, #128]\n"
+    "    stp d14, d15, [sp, #144]\n"
+    "    mov x9, sp\n"
+    "    str x9, [x0]\n"
+    "    mov sp, x1\n"
+    "    ldp x19, x20, [sp, #0]\n"
+    "    ldp x21, x22, [sp, #16]\n"
+    "    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n"
+    "    ldp x27, x28, [sp, #64]\n"
+    "    ldp x29, x30, [sp, #80]\n"
+    "    ldp d8, d9, [sp, #96]\n"
+    "    ldp d10, d11, [sp, #112]\n"
+    "    ldp d12, d13, [sp, #128]\n"
+    "    ldp d14, d15, [sp, #144]\n"
+    "    add sp, sp, #160\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    /* Reached by "ret", which branch target identification does not check. */
+    "    .cfi_startproc\n"
+    "    .cfi_undefined x30\n"
+    "    mov x0, x20\n"
+    "    blr x19\n"
+    "    brk #1\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+enum {
+    EVL__A64_X19, EVL__A64_X20, EVL__A64_X21, EVL__A64_X22, EVL__A64_X23, EVL__A64_X24, EVL__A64_X25,
+    EVL__A64_X26, EVL__A64_X27, EVL__A64_X28, EVL__A64_X29, EVL__A64_X30, EVL__A64_D8, EVL__A64_D15 = EVL__A64_D8 + 7,
+    EVL__A64_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__A64_FRAME_WORDS);
+    w[EVL__A64_X19] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__A64_X20] = (uintptr_t)ctx;
+    w[EVL__A64_X30] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu AArch64 */
+
+/* ---- >>cpu ARM 32-bit (ARM and Thumb-2) --------------------------------------------------------
+   Callee-saved (AAPCS 5.1.1): r4-r11 and sp; lr holds our return address and is saved with them.
+   With VFP (any build where the compiler may use VFP registers, i.e. __ARM_FP: hard-float and
+   softfp alike) s16-s31 = d8-d15 are callee-saved too (5.1.2.1); d16-d31 are not.  FPSCR is a
+   global register: its rounding, flush-to-zero and exception-enable bits change only through
+   functions meant to change the global FP state, its flags are not preserved, and its vector
+   length/stride must be zero at calls.  So it is not saved: the rounding mode is per thread, not
+   per context.  A soft-float build (no __ARM_FP) saves no VFP register.  It is only correct if no
+   code in the program keeps values in d8-d15, i.e. everything is soft-float; the symbol name says
+   which variant it is.  The same code assembles as ARM or Thumb-2 (str/mov to and from sp need a
+   plain register in Thumb, hence r2); pop into pc switches instruction sets as needed (ARMv5T and
+   later).  .cantunwind gives the routines an EHABI index entry, so an unwinder looking up these
+   addresses finds "stop" rather than the neighbouring function.  The frame is not a multiple of 8
+   bytes, but nothing is called while it is half-built, and sp is 8-aligned again once everything
+   is popped. */
+#if defined(EVL__CTX_ARM)
+/* The symbol names differ between ARM and Thumb builds too, so that merged copies are always
+   byte-identical; either works from either state. */
+#if defined(__ARM_FP) && defined(__thumb__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_vfp_v1"
+#elif defined(__ARM_FP)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_vfp_v1"
+#elif defined(__thumb__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_thumb_v1"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_arm_v1"
+#endif
+#if defined(__thumb__)
+#define EVL__CTX_START_SYM "evl__ctx_start_thumb_v1"
+#define EVL__CTX_ARM_ISA ".thumb\n"
+#else
+#define EVL__CTX_START_SYM "evl__ctx_start_arm_v1"
+#define EVL__CTX_ARM_ISA ".arm\n"
+#endif
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if defined(__ARM_FP)
+#define EVL__CTX_BACKEND_NAME "asm ARM (VFP d8-d15)"
+#else
+#define EVL__CTX_BACKEND_NAME "asm ARM (no VFP)"
+#endif
+__asm__(
+    ".syntax unified\n"
+    EVL__CTX_ARM_ISA
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .fnstart\n"
+    "    .cantunwind\n"
+    "    push {r4-r11, lr}\n"
+#if defined(__ARM_FP)
+    "    vpush {d8-d15}\n"
+#endif
+    "    mov r2, sp\n"
+    "    str r2, [r0]\n"
+    "    mov sp, r1\n"
+#if defined(__ARM_FP)
+    "    vpop {d8-d15}\n"
+#endif
+    "    pop {r4-r11, pc}\n"
+    "    .fnend\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .fnstart\n"
+    "    .cantunwind\n"
+    "    mov r0, r5\n"
+    "    blx r4\n"
+    "    udf #0\n"
+    "    .fnend\n"
+    EVL__ASM_END(EVL__CTX_START_SYM)
+    EVL__CTX_ARM_ISA);   /* back to the instruction set the compiler is using */
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+enum {
+#if defined(__ARM_FP)
+    EVL__ARM_D8, EVL__ARM_D15_HIGH = EVL__ARM_D8 + 15,   /* d8-d15, two words each */
+#endif
+    EVL__ARM_R4, EVL__ARM_R5, EVL__ARM_R6, EVL__ARM_R7, EVL__ARM_R8, EVL__ARM_R9, EVL__ARM_R10, EVL__ARM_R11,
+    EVL__ARM_LR, EVL__ARM_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 8, EVL__ARM_FRAME_WORDS);   /* AAPCS: 8 bytes at calls */
+    w[EVL__ARM_R4] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__ARM_R5] = (uintptr_t)ctx;
+    w[EVL__ARM_LR] = (uintptr_t)&evl__ctx_start_asm;   /* the Thumb bit included */
+    ctx->sp = w;
+}
+#endif /* >>cpu ARM 32-bit */
+
+/* ---- >>cpu RISC-V 64 --------------------------------------------------------------------------
+   Callee-saved (RISC-V psABI, integer calling convention): s0-s11 and sp; ra holds our return
+   address and is saved with them.  gp and tp are fixed for the whole thread and are left alone.
+   With the F or D extension (__riscv_flen = 32 or 64) fs0-fs11 are callee-saved up to the ABI's FP
+   width; under the soft-float ABI the psABI lets callers treat them as temporaries, but saving them
+   whenever they exist is always correct and costs a few stores, so the choice follows
+   __riscv_flen (the hardware), not the ABI.  fcsr (rounding mode and flags) has thread storage
+   duration per the psABI, as C11 says of the floating-point environment: it is shared by all
+   contexts of a thread and not saved.  The frame is padded to 16 bytes. */
+#if defined(EVL__CTX_RISCV64)
+#if defined(__riscv_flen) && __riscv_flen >= 64
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_rv64d_v1"
+#define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as D)"
+#define EVL__CTX_RV_FRAME "208"
+#elif defined(__riscv_flen) && __riscv_flen == 32
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_rv64f_v1"
+#define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (fs0-fs11 as F)"
+#define EVL__CTX_RV_FRAME "160"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_rv64_v1"
+#define EVL__CTX_BACKEND_NAME "asm RISC-V 64 (no FPU)"
+#define EVL__CTX_RV_FRAME "112"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_rv64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    addi sp, sp, -" EVL__CTX_RV_FRAME "\n"
+    "    sd ra, 0(sp)\n"
+    "    sd s0, 8(sp)\n"
+    "    sd s1, 16(sp)\n"
+    "    sd s2, 24(sp)\n"
+    "    sd s3, 32(sp)\n"
+    "    sd s4, 40(sp)\n"
+    "    sd s5, 48(sp)\n"
+    "    sd s6, 56(sp)\n"
+    "    sd s7, 64(sp)\n"
+    "    sd s8, 72(sp)\n"
+    "    sd s9, 80(sp)\n"
+    "    sd s10, 88(sp)\n"
+    "    sd s11, 96(sp)\n"
+#if defined(__riscv_flen) && __riscv_flen >= 64
+    "    fsd fs0, 104(sp)\n"
+    "    fsd fs1, 112(sp)\n"
+    "    fsd fs2, 120(sp)\n"
+    "    fsd fs3, 128(sp)\n"
+    "    fsd fs4, 136(sp)\n"
+    "    fsd fs5, 144(sp)\n"
+    "    fsd fs6, 152(sp)\n"
+    "    fsd fs7, 160(sp)\n"
+    "    fsd fs8, 168(sp)\n"
+    "    fsd fs9, 176(sp)\n"
+    "    fsd fs10, 184(sp)\n"
+    "    fsd fs11, 192(sp)\n"
+#elif defined(__riscv_flen) && __riscv_flen == 32
+    "    fsw fs0, 104(sp)\n"
+    "    fsw fs1, 108(sp)\n"
+    "    fsw fs2, 112(sp)\n"
+    "    fsw fs3, 116(sp)\n"
+    "    fsw fs4, 120(sp)\n"
+    "    fsw fs5, 124(sp)\n"
+    "    fsw fs6, 128(sp)\n"
+    "    fsw fs7, 132(sp)\n"
+    "    fsw fs8, 136(sp)\n"
+    "    fsw fs9, 140(sp)\n"
+    "    fsw fs10, 144(sp)\n"
+    "    fsw fs11, 148(sp)\n"
+#endif
+    "    sd sp, 0(a0)\n"
+    "    mv sp, a1\n"
+    "    ld ra, 0(sp)\n"
+    "    ld s0, 8(sp)\n"
+    "    ld s1, 16(sp)\n"
+    "    ld s2, 24(sp)\n"
+    "    ld s3, 32(sp)\n"
+    "    ld s4, 40(sp)\n"
+    "    ld s5, 48(sp)\n"
+    "    ld s6, 56(sp)\n"
+    "    ld s7, 64(sp)\n"
+    "    ld s8, 72(sp)\n"
+    "    ld s9, 80(sp)\n"
+    "    ld s10, 88(sp)\n"
+    "    ld s11, 96(sp)\n"
+#if defined(__riscv_flen) && __riscv_flen >= 64
+    "    fld fs0, 104(sp)\n"
+    "    fld fs1, 112(sp)\n"
+    "    fld fs2, 120(sp)\n"
+    "    fld fs3, 128(sp)\n"
+    "    fld fs4, 136(sp)\n"
+    "    fld fs5, 144(sp)\n"
+    "    fld fs6, 152(sp)\n"
+    "    fld fs7, 160(sp)\n"
+    "    fld fs8, 168(sp)\n"
+    "    fld fs9, 176(sp)\n"
+    "    fld fs10, 184(sp)\n"
+    "    fld fs11, 192(sp)\n"
+#elif defined(__riscv_flen) && __riscv_flen == 32
+    "    flw fs0, 104(sp)\n"
+    "    flw fs1, 108(sp)\n"
+    "    flw fs2, 112(sp)\n"
+    "    flw fs3, 116(sp)\n"
+    "    flw fs4, 120(sp)\n"
+    "    flw fs5, 124(sp)\n"
+    "    flw fs6, 128(sp)\n"
+    "    flw fs7, 132(sp)\n"
+    "    flw fs8, 136(sp)\n"
+    "    flw fs9, 140(sp)\n"
+    "    flw fs10, 144(sp)\n"
+    "    flw fs11, 148(sp)\n"
+#endif
+    "    addi sp, sp, " EVL__CTX_RV_FRAME "\n"
+    "    ret\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined ra\n"
+    "    mv a0, s2\n"
+    "    jalr s1\n"
+    "    ebreak\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+
+enum {
+    EVL__RV_RA, EVL__RV_S0, EVL__RV_S1, EVL__RV_S2, EVL__RV_S3, EVL__RV_S4, EVL__RV_S5, EVL__RV_S6, EVL__RV_S7,
+    EVL__RV_S8, EVL__RV_S9, EVL__RV_S10, EVL__RV_S11,
+    EVL__RV_FS0,                                /* fs0-fs11 from here, as wide as the FPU's registers */
+#if defined(__riscv_flen) && __riscv_flen >= 64
+    EVL__RV_FRAME_WORDS = 26                    /* 208 bytes */
+#elif defined(__riscv_flen) && __riscv_flen == 32
+    EVL__RV_FRAME_WORDS = 20                    /* 160 bytes */
+#else
+    EVL__RV_FRAME_WORDS = 14                    /* 112 bytes */
+#endif
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__RV_FRAME_WORDS);
+    w[EVL__RV_RA] = (uintptr_t)&evl__ctx_start_asm;
+    w[EVL__RV_S1] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__RV_S2] = (uintptr_t)ctx;
+    ctx->sp = w;
+}
+#endif /* >>cpu RISC-V 64 */
+
+/* ---- >>cpu x86_64 Windows ---------------------------------------------------------------------
+   Hand-written asm rather than Windows' fibers: CreateFiber allocates the stack and its bookkeeping
+   itself (evloop takes stacks from the user and allocates nothing), and ConvertThreadToFiber
+   changes the calling thread for good, which a library should not do behind its user's back.
+   Callee-saved in the Win64 ABI: rbx, rbp, rdi, rsi, r12-r15, rsp and all 128 bits of xmm6-xmm15;
+   the x87 control word and the control bits of MXCSR are nonvolatile as well.  Windows also reads
+   the current stack's extent from the thread information block (gs:0x08 StackBase, gs:0x10
+   StackLimit, gs:0x1478 DeallocationStack) for stack probes, exception dispatch and overflow
+   handling, so those three travel with each context.  The routines are naked static functions:
+   the compiler adds no prologue, and noipa/noinline keep it from assuming anything about what
+   they do. */
+#if defined(EVL__CTX_WIN64)
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 1
+#define EVL__CTX_BACKEND_NAME "asm x86_64 Windows"
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define EVL__CTX_NOIPA __attribute__((noipa))
+#endif
+#endif
+#if !defined(EVL__CTX_NOIPA)
+#define EVL__CTX_NOIPA
+#endif
+#define EVL__CTX_NAKED __attribute__((naked, noinline, unused)) EVL__CTX_NOIPA
+
+EVL__CTX_NAKED static void evl__ctx_swap_asm(void **save_sp __attribute__((unused)),
+                                             void *load_sp __attribute__((unused))) {
+    /* save_sp in rcx, load_sp in rdx */
+    __asm__(
+        "    pushq %rbx\n"
+        "    pushq %rbp\n"
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    pushq %gs:0x1478\n"
+        "    pushq %gs:0x10\n"
+        "    pushq %gs:0x08\n"
+        "    subq $168, %rsp\n"
+        "    movups %xmm6, 0(%rsp)\n"
+        "    movups %xmm7, 16(%rsp)\n"
+        "    movups %xmm8, 32(%rsp)\n"
+        "    movups %xmm9, 48(%rsp)\n"
+        "    movups %xmm10, 64(%rsp)\n"
+        "    movups %xmm11, 80(%rsp)\n"
+        "    movups %xmm12, 96(%rsp)\n"
+        "    movups %xmm13, 112(%rsp)\n"
+        "    movups %xmm14, 128(%rsp)\n"
+        "    movups %xmm15, 144(%rsp)\n"
+        "    stmxcsr 160(%rsp)\n"
+        "    fnstcw 164(%rsp)\n"
+        "    movq %rsp, (%rcx)\n"
+        "    movl 160(%rsp), %eax\n"     /* the widths of the stores: only */
+        "    movzwl 164(%rsp), %ecx\n"   /* written bytes, and forwarded   */
+        "    movq %rdx, %rsp\n"
+        "    movups 0(%rsp), %xmm6\n"
+        "    movups 16(%rsp), %xmm7\n"
+        "    movups 32(%rsp), %xmm8\n"
+        "    movups 48(%rsp), %xmm9\n"
+        "    movups 64(%rsp), %xmm10\n"
+        "    movups 80(%rsp), %xmm11\n"
+        "    movups 96(%rsp), %xmm12\n"
+        "    movups 112(%rsp), %xmm13\n"
+        "    movups 128(%rsp), %xmm14\n"
+        "    movups 144(%rsp), %xmm15\n"
+        "    cmpl 160(%rsp), %eax\n"     /* skip the slow loads if unchanged */
+        "    jne 1f\n"
+        "    cmpw 164(%rsp), %cx\n"
+        "    je 2f\n"
+        "1:  ldmxcsr 160(%rsp)\n"
+        "    fldcw 164(%rsp)\n"
+        "2:  addq $168, %rsp\n"
+        "    popq %gs:0x08\n"
+        "    popq %gs:0x10\n"
+        "    popq %gs:0x1478\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    popq %rbp\n"
+        "    popq %rbx\n"
+        "    ret\n");
+}
+
+EVL__CTX_NAKED static void evl__ctx_start_asm(void) {
+    __asm__(
+        "    movq %r13, %rcx\n"
+        "    andq $-16, %rsp\n"
+        "    subq $32, %rsp\n"            /* the callee's home (shadow) space */
+        "    call *%r12\n"
+        "    ud2\n");
+}
+
+enum {
+    EVL__WIN64_XMM6, EVL__WIN64_XMM15_HIGH = EVL__WIN64_XMM6 + 19,   /* xmm6-xmm15, two words each */
+    EVL__WIN64_FP_CONTROL, EVL__WIN64_STACK_BASE, EVL__WIN64_STACK_LIMIT, EVL__WIN64_DEALLOCATION_STACK,
+    EVL__WIN64_R15, EVL__WIN64_R14, EVL__WIN64_R13, EVL__WIN64_R12, EVL__WIN64_RSI, EVL__WIN64_RDI,
+    EVL__WIN64_RBP, EVL__WIN64_RBX, EVL__WIN64_RETURN, EVL__WIN64_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__WIN64_FRAME_WORDS);
+    w[EVL__WIN64_FP_CONTROL] = evl__ctx_x86_fp_control();
+    w[EVL__WIN64_STACK_BASE] = (uintptr_t)ctx->stack_lo + ctx->stack_size;
+    w[EVL__WIN64_STACK_LIMIT] = (uintptr_t)ctx->stack_lo;
+    w[EVL__WIN64_DEALLOCATION_STACK] = (uintptr_t)ctx->stack_lo;
+    w[EVL__WIN64_R12] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__WIN64_R13] = (uintptr_t)ctx;
+    w[EVL__WIN64_RETURN] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu x86_64 Windows */
+
+/* ---- >>cpu any other: makecontext/swapcontext --------------------------------------------------
+   Also with EVLOOP_FIBER_UCONTEXT.  EVL__CTX_FP_CONTROL_PER_CONTEXT stays undefined: whether
+   swapcontext carries the floating-point environment is up to the C library. */
+#if defined(EVL__CTX_UCONTEXT)
+#define EVL__CTX_BACKEND_NAME "ucontext (makecontext/swapcontext)"
+
+/* makecontext passes only int arguments, so a pointer travels as two 32-bit halves (the high half
+   is 0 where pointers are 32 bits wide). */
+EVL__CTX_FN void evl__ctx_uc_entry(int hi, int lo) {
+    uintptr_t p = (((uintptr_t)(unsigned)hi << 16) << 16) | (uintptr_t)(unsigned)lo;
+    evl__ctx_entry((evl__ctx *)p);
+}
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t p = (uintptr_t)ctx;
+    unsigned hi = (unsigned)((p >> 16) >> 16);
+    unsigned lo = (unsigned)(p & 0xffffffffu);
+    /* makecontext does not align the stack everywhere (glibc on ARM uses the end as given), so
+       hand it a 16-byte aligned range. */
+    uintptr_t lo16 = ((uintptr_t)ctx->stack_lo + 15) & ~(uintptr_t)15;
+    uintptr_t hi16 = ((uintptr_t)ctx->stack_lo + ctx->stack_size) & ~(uintptr_t)15;
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = (void *)lo16;
+    ctx->uc.uc_stack.ss_size = (size_t)(hi16 - lo16);
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, (void (*)(void))evl__ctx_uc_entry, 2, (int)hi, (int)lo);
+}
+
+EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to) { (void)swapcontext(&from->uc, &to->uc); }
+#else
+EVL__CTX_INLINE void evl__ctx_swap(evl__ctx *from, evl__ctx *to) { evl__ctx_swap_asm(&from->sp, to->sp); }
+#endif /* >>cpu any other */
+
+/* ---- Switching: the layer's interface ------------------------------------------------------- */
+
+/* The tool fields are set in every build (see evl__ctx); each tool fills in its own. */
+EVL__CTX_FN void evl__ctx_clear(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
+    ctx->entry = entry;
+    ctx->arg = arg;
+    ctx->stack_lo = stack;
+    ctx->stack_size = size;
+    ctx->asan_from = NULL;
+    ctx->tsan_fiber = NULL;
+    ctx->valgrind_id = 0;
+    ctx->tsan_owned = ctx->valgrind_registered = 0;
+}
+
+EVL__CTX_FN void evl__ctx_init(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg) {
+    evl__ctx_clear(ctx, stack, size, entry, arg);
+#if defined(EVL__CTX_ASAN)
+    /* A reused stack still carries the poisoned redzones of frames that never returned (a finished
+       fiber leaves through evl__ctx_exit, not by returning); they would show up as false reports in
+       the new context. */
+    __asan_unpoison_memory_region(stack, size);
+#endif
+#if defined(EVL__CTX_TSAN)
+    ctx->tsan_fiber = __tsan_create_fiber(0);
+    ctx->tsan_owned = 1;
+#endif
+#if defined(EVL__CTX_VALGRIND)
+    ctx->valgrind_id = VALGRIND_STACK_REGISTER(stack, (char *)stack + size - 1);
+    ctx->valgrind_registered = 1;
+#endif
+    evl__ctx_make(ctx);
+}
+
+/* The thread's own stack, to switch back to; its ucontext or sp is filled by the first switch away
+   from it. */
+EVL__CTX_FN void evl__ctx_init_main(evl__ctx *ctx) {
+    evl__ctx_clear(ctx, NULL, 0, NULL, NULL);
+#if !defined(EVL__CTX_UCONTEXT)
+    ctx->sp = NULL;
+#endif
+#if defined(EVL__CTX_TSAN)
+    ctx->tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+EVL__CTX_FN void evl__ctx_switch(evl__ctx *from, evl__ctx *to) {
+    void *fake_stack = NULL; /* lives on from's stack while it is suspended */
+    evl__ctx_leaving(from, to, &fake_stack);
+    evl__ctx_swap(from, to);
+    evl__ctx_arrived(from, fake_stack);
+}
+
+EVL__CTX_FN EVL__CTX_NORETURN void evl__ctx_exit(evl__ctx *from, evl__ctx *to) {
+    evl__ctx_leaving(from, to, NULL);
+    evl__ctx_swap(from, to);
+    __builtin_trap(); /* nobody may switch back to a finished context */
+}
+
+EVL__CTX_FN void evl__ctx_release(evl__ctx *ctx) {
+#if defined(EVL__CTX_TSAN)
+    if (ctx->tsan_owned) __tsan_destroy_fiber(ctx->tsan_fiber);
+    ctx->tsan_owned = 0;
+#endif
+#if defined(EVL__CTX_VALGRIND)
+    if (ctx->valgrind_registered) VALGRIND_STACK_DEREGISTER(ctx->valgrind_id);
+    ctx->valgrind_registered = 0;
+#endif
+    (void)ctx;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVLOOP_HAS_FIBERS */
+
 #endif /* EVLOOP_IMPLEMENTATION */
 
 /*

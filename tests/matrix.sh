@@ -107,7 +107,7 @@ ctx win64 "$WINE" x86_64-w64-mingw32-gcc
 # RISC-V without F/D: Debian has no lp64 C library, so a freestanding build under qemu with the
 # FPU switched off (one stray floating-point instruction would kill it).
 log=$B/ctx-rv64imac.log
-if riscv64-linux-gnu-gcc $STRICT -march=rv64imac -mabi=lp64 -ffreestanding -nostdlib -static -fno-stack-protector \
+if riscv64-linux-gnu-gcc $STRICT -Itests/ctx/freestanding -march=rv64imac -mabi=lp64 -ffreestanding -nostdlib -static -fno-stack-protector \
     tests/ctx/test_ctx_free.c -o "$B/ctx-rv64imac" > "$log" 2>&1; then
     timeout 120 qemu-riscv64 -cpu rv64,f=false,d=false "$B/ctx-rv64imac" >> "$log" 2>&1
     rc=$?

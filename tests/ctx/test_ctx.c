@@ -7,7 +7,7 @@
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
 #endif
-/* The context layer alone, from evloop.h (see "Fibers: switching contexts" there). */
+/* The context layer alone, from evloop.h (see "Fibers: the context switch" there). */
 #define EVL__CONTEXT_ONLY
 #define EVLOOP_IMPLEMENTATION
 #include "../../evloop.h"

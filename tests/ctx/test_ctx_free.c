@@ -6,7 +6,7 @@
    and stacks in static arrays (no mmap), and runs under qemu-user with the
    FPU switched off, so one stray FP instruction would kill it.
    Prints "N passed, N failed" last, like test_ctx.c. */
-/* The context layer alone, from evloop.h (see "Fibers: switching contexts" there). */
+/* The context layer alone, from evloop.h (see "Fibers: the context switch" there). */
 #define EVL__CONTEXT_ONLY
 #define EVLOOP_IMPLEMENTATION
 #include "../../evloop.h"
