@@ -56,7 +56,7 @@ test: $(B)/test
 	./$(B)/test
 
 # The tests that involve threads, signal handlers or fibers, for ThreadSanitizer.
-TSAN_TESTS = thread signal async stop_from fork suite=fiber
+TSAN_TESTS = thread signal async wake stop_from fork suite=fiber suite=internals
 
 check-test: $(B)/test
 	@echo "== test suite (gcc)"
@@ -64,6 +64,8 @@ check-test: $(B)/test
 check-nosys: $(B)/test
 	@echo "== test suite with epoll_pwait2 and pidfd_open failing with ENOSYS (gcc)"
 	./$(B)/test --nosys
+	@echo "== the same with them failing with EPERM, as container sandboxes refuse them (gcc)"
+	./$(B)/test --nosys=EPERM
 check-clang: $(B)/test-clang
 	@echo "== test suite (clang)"
 	./$(B)/test-clang
@@ -71,9 +73,11 @@ check-asan: $(B)/test-asan
 	@echo "== test suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/test-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./$(B)/test-asan --nosys
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./$(B)/test-asan --nosys=EPERM
 check-tsan: $(B)/test-tsan
 	@echo "== threaded tests under ThreadSanitizer (clang)"
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/test-tsan $(TSAN_TESTS)
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/test-tsan --nosys $(TSAN_TESTS)
 	@echo "== the context switch alone under the sanitizers"
 	@mkdir -p $(B)/ctx
 	$(CLANG) -O1 -g -fsanitize=thread $(STRICT) -Werror tests/ctx/test_ctx.c tests/ctx/test_ctx_tu2.c -o $(B)/ctx/test_ctx-tsan -lm

@@ -131,7 +131,21 @@
        watcher's memory, so it can be freed or reused at once, even from inside a callback.
      - An event that is pending for a watcher which a callback stops in the same batch is dropped.
      - Callbacks run on the thread that calls evl_run, never inside a signal handler.
-     - evl_stop and evl_async_send may be called from any thread and from signal handlers.
+     - evl_stop and evl_async_send may be called from any thread and from signal handlers; a
+       wake-up whose write failed is written again by the next one.
+     - evloop never changes a thread's signal mask.  While evl_run waits, the signals its loop
+       watches are unblocked for that wait only, atomically with it (as pselect does), so a
+       watched signal arrives even if every thread of the program blocks it.
+     - Child watchers reap only their own process; through a pidfd (Linux 5.4) even a program
+       that reaps the child itself and sees its pid reused cannot make them take another.
+     - Newer system calls fall back at run time when they fail with ENOSYS (an old kernel) or
+       EPERM (a container's seccomp profile), also when they start failing after they worked.
+     - A child made by fork() may evl_deinit any loop it inherited, even one that was running
+       (in the forking callback, or on another thread of the parent), whatever the parent's other
+       threads were doing inside evloop at that instant; the parent's loop is not disturbed.
+     - Stopping a watcher with another loop than the one it started on is reported through
+       EVLOOP_ASSERT and ignored (timers excepted: they have no room to remember their loop);
+       evl_init on a live loop that watches signals returns -EBUSY.
      - A zero-filled watcher (static storage) that was never initialised is refused: start
        functions return -EINVAL, stop functions do nothing.
      - Functions that return int give 0 (or a count) on success and a negative errno on failure.
@@ -146,7 +160,12 @@
        (SIGSEGV, SIGBUS, SIGFPE, SIGILL), whose handlers cannot return.  Signal watchers replace the
        signal's disposition while any is active.  With EVLOOP_STATIC in several translation units,
        use signals and child watchers from only one of them.
-     - In a child created by fork(), the only thing to do with an inherited loop is evl_deinit.
+     - In a child created by fork(), the only thing to do with an inherited loop is evl_deinit;
+       do not return into its evl_run afterwards.
+     - An embedded loop (its evl_backend_fd waited on by another loop) unblocks its signals only
+       during its own evl_run passes.  On the SIGCHLD fallback (no pidfds: Linux before 5.4, or a
+       sandbox) children are reaped by pid: stop a watcher before reaping its child yourself, or a
+       new child given the same pid could be taken for it.
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
        the assembly; a C++ exception must not leave a fiber's function.
 */
@@ -167,6 +186,7 @@
 #include <winsock2.h>               /* SOCKET, struct sockaddr: before <windows.h> */
 #include <ws2tcpip.h>               /* socklen_t */
 #else
+#include <signal.h>                 /* sigset_t */
 #include <sys/types.h>              /* pid_t */
 #include <sys/socket.h>             /* struct sockaddr, socklen_t */
 #endif
@@ -306,6 +326,7 @@ struct evl_io {
     unsigned char events;       /* read-only: the interest, EVL_READ | EVL_WRITE | EVL_PRI */
     unsigned char kind;
     unsigned char flags;
+    unsigned char loop_tag;     /* which loop it was started on (see evl__stop_applies) */
 };
 
 struct evl_timer {
@@ -323,6 +344,7 @@ struct evl_signal {
     int signum;                 /* read-only */
     unsigned char kind;
     unsigned char pending;
+    unsigned char loop_tag;
 };
 
 struct evl_async {
@@ -332,6 +354,7 @@ struct evl_async {
     evl_loop *loop;
     int sent;
     unsigned char kind;
+    unsigned char loop_tag;
 };
 
 struct evl_hook {
@@ -340,15 +363,16 @@ struct evl_hook {
     evl_hook_cb cb;
     int phase;                  /* read-only: EVL_PREPARE or EVL_CHECK */
     unsigned char kind;
+    unsigned char loop_tag;
 };
 
-/* The backend header defines evl__backend (its part of the loop) and evl__child_backend (its part
-   of a child watcher). */
+/* The backend header defines evl__backend, its part of the loop.  A backend that keeps something
+   per child watcher also defines EVL__CHILD_STATE as the type of that part. */
 #if defined(EVLOOP_BACKEND_EPOLL)
 #include "evloop_epoll.h"
 #else /* TEMPORARY until the other backends exist: the context-switch tests on Windows */
 typedef struct evl__backend { int unused; } evl__backend;
-typedef struct evl__child_backend { int unused; } evl__child_backend;
+typedef struct evl__os_loop { int unused; } evl__os_loop;
 #endif
 
 struct evl_child {
@@ -358,8 +382,19 @@ struct evl_child {
     evl_pid pid;                /* read-only */
     unsigned char kind;
     unsigned char by_signal;    /* watched through SIGCHLD because the backend could not */
-    evl__child_backend backend;
+    unsigned char loop_tag;
+#ifdef EVL__CHILD_STATE
+    EVL__CHILD_STATE backend;
+#endif
 };
+
+/* The operating-system layer's part of a loop (>>os posix below; evloop_iocp.h on Windows). */
+#ifndef _WIN32
+typedef struct evl__os_loop {
+    sigset_t wait_mask;         /* the waiting thread's mask, with the loop's signals taken out */
+    unsigned char wait_masked;  /* whether it differs from the thread's own mask */
+} evl__os_loop;
+#endif
 
 #if EVLOOP_HAS_FIBERS
 /* A suspended execution: its saved stack pointer (the registers are on its stack) and what the
@@ -441,6 +476,8 @@ struct evl_loop {
     unsigned refs;                  /* active, referenced watchers: what evl_run returns */
     unsigned magic;
     int running;
+    long owner;                     /* the process that made the loop: a fork()ed child differs */
+    unsigned char tag;              /* tells watchers of different loops apart (evl__stop_applies) */
     int stop;                       /* atomic: evl_stop was called */
     int wake_pending;               /* atomic: a wake-up is on its way to the backend */
     int async_sent;                 /* atomic: some evl_async_send since the last look */
@@ -449,13 +486,15 @@ struct evl_loop {
     evl__node *walk_next, *walk_last;
     evl__node ios, files, prepares, checks, asyncs, signals, children;
     unsigned child_watchers_by_signal;
-    uint32_t sig_watched[2];        /* atomic: signals 1..64 this loop wants */
+    uint32_t sig_watched[2];        /* atomic: signals 1..64 this loop has the handler catch */
+    uint32_t sig_recorded[2];       /* signals the backend reports itself (kqueue) */
     uint32_t sig_pending[2];        /* atomic: signals caught, not yet handled */
     evl_loop *sig_next;             /* on the process-wide list of loops that watch signals */
     int sig_listed;
     unsigned short sig_users[EVL__MAX_SIGNAL + 1];
     evl__wheel wheel;
     evl__ready ready[EVLOOP_MAX_EVENTS];
+    evl__os_loop os;
     evl__backend backend;
 #if EVLOOP_HAS_FIBERS
     evl__node fibers;               /* every fiber that has not finished */
@@ -480,7 +519,8 @@ EVLOOP_API evl_time evl_now(const evl_loop *loop);
 EVLOOP_API evl_time evl_now_update(evl_loop *loop);
 
 /* ---- Loop ------------------------------------------------------------------------------------ */
-/* evl_init acquires the backend's descriptors (0 or -errno).  evl_deinit releases them; active
+/* evl_init acquires the backend's descriptors (0 or -errno; -EBUSY for a live loop that watches
+   signals: deinit it first).  evl_deinit releases them; active
    watchers are detached (they become inactive and are never called) and signal dispositions are
    restored.  Calling evl_deinit from a callback of the same loop is refused (EVLOOP_ASSERT).
 
@@ -554,11 +594,11 @@ EVLOOP_API int evl_timer_active(const evl_timer *t);
 /* ---- Signals ----------------------------------------------------------------------------------
    The callback runs in loop context.  Deliveries that arrive before it runs may coalesce into one
    call, but a signal that arrives after evl_signal_start returned is never lost, whatever the
-   signal masks of the program's other threads (the signal is unblocked in the thread that starts
-   the first watcher).  Several watchers in one or several loops may watch one signal: each is
-   called.  When the last watcher of a signal stops, its previous disposition is restored, and it is
-   blocked again in the calling thread if it was blocked before.  -EINVAL for SIGKILL, SIGSTOP, the
-   fault signals and numbers out of range; -EALREADY if the watcher is active. */
+   signal masks of the program's threads: while evl_run waits, the signals its loop watches are
+   unblocked in its thread for that wait only.  No thread's mask is ever changed otherwise.
+   Several watchers in one or several loops may watch one signal: each is called.  When the last
+   watcher of a signal stops, its previous disposition is restored.  -EINVAL for SIGKILL, SIGSTOP,
+   the fault signals and numbers out of range; -EALREADY if the watcher is active. */
 EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum);
 EVLOOP_API int evl_signal_start(evl_loop *loop, evl_signal *s);
 EVLOOP_API void evl_signal_stop(evl_loop *loop, evl_signal *s);
@@ -567,7 +607,7 @@ EVLOOP_API void evl_signal_stop(evl_loop *loop, evl_signal *s);
    The callback gets the status as from waitpid() once the process has exited, and the watcher is
    already stopped when it runs (so the callback may free or restart it).  Only the watched process
    is reaped; other children are left to the program.  If someone else reaped the process first,
-   status is -1.  evl_child_start returns -EINVAL for pid <= 0 and -ECHILD if pid is not a child of
+   status is -1 (see LIMITS for a program that reaps watched children itself).  evl_child_start returns -EINVAL for pid <= 0 and -ECHILD if pid is not a child of
    this process. */
 EVLOOP_API void evl_child_init(evl_child *c, evl_child_cb cb, evl_pid pid);
 EVLOOP_API int evl_child_start(evl_loop *loop, evl_child *c);
@@ -705,9 +745,11 @@ EVLOOP_API void evl_chan_close(evl_chan *c);
 #if defined(__GNUC__) || defined(__clang__)
 #define EVL__COLD __attribute__((cold))
 #define EVL__NOINLINE __attribute__((noinline))
+#define EVL__UNUSED __attribute__((unused))     /* offered to backends, not every one needs it */
 #else
 #define EVL__COLD
 #define EVL__NOINLINE
+#define EVL__UNUSED
 #endif
 #define EVL__LOOP_MAGIC 0x65766c6fu     /* "evlo" */
 #define EVL__UNREF ((uintptr_t)1)
@@ -744,6 +786,7 @@ extern "C" {
 #define EVL__FETCH_AND(p, v) __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
 #define EVL__FETCH_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define EVL__FETCH_SUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define EVL__CAS(p, expected, v) __atomic_compare_exchange_n((p), (expected), (v), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 EVL__PRIVATE unsigned evl__ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 EVL__PRIVATE unsigned evl__msb64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 #else
@@ -751,23 +794,49 @@ EVL__PRIVATE unsigned evl__msb64(uint64_t x) { return 63u - (unsigned)__builtin_
 #endif
 
 /* ---- Internal interface ----------------------------------------------------------------------
-   What each backend header implements, in this order, and nothing else: */
-EVL__PRIVATE int evl__backend_init(evl_loop *loop);                  /* acquire; 0 or -errno */
-EVL__PRIVATE void evl__backend_deinit(evl_loop *loop);               /* release; no shared kernel state touched */
-EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w);   /* -EPERM: not pollable */
-EVL__PRIVATE int evl__backend_io_modify(evl_loop *loop, evl_io *w, unsigned events);
+   The core below is portable C that knows no operating system.  Three layers fill it in: the
+   backend header (evloop_<backend>.h), the operating-system layer (>>os posix below; Windows keeps
+   its own in evloop_iocp.h), and the fiber context switch (the >>cpu sections at the end).
+
+   What each backend header implements, in this order, and nothing else.  A backend reads and
+   writes its own part of the loop (loop->backend); it may read loop->now (the time a wait's
+   timeout counts from) and the fd and events of an io watcher, keep an io watcher's address as
+   its kernel cookie, and start and stop the internal watchers it makes with
+   evl__io_init_internal through the public API.  Everything else reaches it as arguments, or
+   goes back through the core functions listed after it. */
+EVL__PRIVATE int evl__backend_init(evl_loop *loop);                  /* acquire: 0, or -errno with nothing held */
+EVL__PRIVATE void evl__backend_deinit(evl_loop *loop);               /* release, changing no kernel state that a
+                                                                        fork()ed process may share */
+EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w);   /* 0, EVL__NOT_POLLABLE, or -errno */
+EVL__PRIVATE int evl__backend_io_modify(evl_loop *loop, evl_io *w, unsigned events);   /* 0 or -errno */
 EVL__PRIVATE void evl__backend_io_stop(evl_loop *loop, evl_io *w);
-EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout); /* fills loop->ready; count or -errno */
-EVL__PRIVATE void evl__backend_wake(evl_loop *loop);                 /* any thread, async-signal-safe */
+/* Waits at most timeout (0: not at all; EVL_FOREVER: no limit) and stores up to capacity io events
+   in ready: their count, 0 when interrupted by a signal, or -errno. */
+EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready *ready, int capacity);
+EVL__PRIVATE int evl__backend_wake(evl_loop *loop);  /* any thread, async-signal-safe: 0, or -errno if not sent */
 EVL__PRIVATE int evl__backend_fd(const evl_loop *loop);
-EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c); /* -ENOSYS: use SIGCHLD */
-EVL__PRIVATE void evl__backend_child_stop(evl_loop *loop, evl_child *c);
+EVL__PRIVATE int evl__backend_signal_start(evl_loop *loop, int signum); /* 0: the backend reports it
+                                                     (evl__signal_raised), EVL__USE_HANDLER, or -errno */
+EVL__PRIVATE void evl__backend_signal_stop(evl_loop *loop, int signum); /* only after a 0 from start */
+EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c); /* 0, EVL__USE_SIGCHLD, or -errno */
+EVL__PRIVATE void evl__backend_child_stop(evl_loop *loop, evl_child *c); /* only after a 0 from start */
 EVL__PRIVATE void evl__backend_dump(const evl_loop *loop, const evl_child *c, FILE *out);
 EVL__PRIVATE const char *evl__backend_name(void);
 
+/* What a backend's start may answer instead of doing the work itself: */
+enum {
+    EVL__NOT_POLLABLE = 1,          /* io_start: the kernel cannot poll this (a regular file) */
+    EVL__USE_HANDLER = 1,           /* signal_start: the OS layer's process-wide handler catches it */
+    EVL__USE_SIGCHLD = 1            /* child_start: watch the child through SIGCHLD and waitpid */
+};
+
 /* What the core offers the backends: */
 EVL__PRIVATE void evl__wake_received(evl_loop *loop);               /* the backend saw its wake-up */
+EVL__PRIVATE EVL__UNUSED void evl__signal_raised(evl_loop *loop, int signum);    /* a signal the backend reports */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
+EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status);  /* it did, and was reaped */
+/* A watcher the library keeps for itself: evl_run does not count it, evl_dump does not show it. */
+EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, int fd, unsigned events);
 
 /* What the fiber scheduler (Fibers, below) offers the loop; without fibers, stubs that do nothing: */
 #if EVLOOP_HAS_FIBERS
@@ -799,15 +868,21 @@ static void evl__ctx_exit(evl__ctx *from, evl__ctx *to);    /* from is finished:
 static void evl__ctx_release(evl__ctx *ctx);                /* what the tools kept for it */
 #endif
 
-/* What the operating-system layer (POSIX below) provides: */
+/* What the operating-system layer provides (>>os posix below; evloop_iocp.h on Windows): */
 EVL__PRIVATE evl_time evl__clock_now(void);
-EVL__PRIVATE int evl__os_signal_valid(int signum);
-EVL__PRIVATE int evl__os_signal_catch(int signum);
-EVL__PRIVATE void evl__os_signal_restore(int signum);
+EVL__PRIVATE long evl__os_process_id(void);
 EVL__PRIVATE void evl__os_yield(void);
-EVL__PRIVATE int evl__os_child_check(evl_pid pid);
-EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
+EVL__PRIVATE int evl__os_signal_valid(int signum);
+/* The disposition of signum while evloop watches it: the process-wide handler, which calls
+   evl__signal_caught (by_handler), or one that leaves it to the backend to report. */
+EVL__PRIVATE int evl__os_signal_catch(int signum, int by_handler);
+EVL__PRIVATE void evl__os_signal_restore(int signum);               /* the disposition from before */
+/* The signals that loop has the handler catch changed, or evl_run starts on a thread whose mask
+   may differ: while the backend waits, they must not be blocked. */
+EVL__PRIVATE void evl__os_signals_changed(evl_loop *loop);
 EVL__PRIVATE int evl__os_sigchld(void);
+EVL__PRIVATE int evl__os_child_check(evl_pid pid);                  /* 0 if pid is our child, or -errno */
+EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
 #if EVLOOP_HAS_FIBERS
 EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable);
 EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable);
@@ -834,12 +909,13 @@ EVL__PRIVATE evl_time evl__add_sat(evl_time a, evl_time b) { return a + b < a ? 
 
 EVL__PRIVATE int evl__loop_ok(const evl_loop *loop) { return loop && loop->magic == EVL__LOOP_MAGIC; }
 
-/* Stopping an active watcher needs the loop it runs in; anything else is a misuse, reported by
-   EVLOOP_ASSERT and otherwise ignored, since stopping cannot fail. */
-EVL__PRIVATE int evl__loop_ok_for_stop(const evl_loop *loop) {
-    EVLOOP_ASSERT(evl__loop_ok(loop));
-    return evl__loop_ok(loop);
-}
+/* What every start checks first: the loop, and a watcher of the right kind with a callback that is
+   not already active.  Returns from the calling function. */
+#define EVL__REFUSE_BAD_START(loop, w, kind_value)                                                 \
+    do {                                                                                           \
+        if (!evl__loop_ok(loop) || !(w) || (w)->kind != (kind_value) || !(w)->cb) return -EINVAL;  \
+        if (evl__linked(&(w)->link)) return -EALREADY;                                             \
+    } while (0)
 
 EVL__PRIVATE int evl__stopping(const evl_loop *loop) { return EVL__LOAD_RELAXED(&loop->stop) != 0; }
 
@@ -875,6 +951,17 @@ EVL__PRIVATE void evl__unlink(evl__node *n) {
     prev->next = next;
     evl__set_prev(next, prev);
     n->next = NULL;
+}
+
+/* Whether a stop has work to do: the watcher is active.  It must then be stopped with the loop it
+   was started on (loop_tag, 0 when the watcher cannot tell); anything else is a misuse, reported
+   by EVLOOP_ASSERT and otherwise ignored, since stopping cannot fail. */
+EVL__PRIVATE int evl__stop_applies(const evl_loop *loop, const evl__node *link, unsigned char loop_tag) {
+    int ok;
+    if (!evl__linked(link)) return 0;
+    ok = evl__loop_ok(loop) && (loop_tag == 0 || loop_tag == loop->tag);
+    EVLOOP_ASSERT(ok);
+    return ok;
 }
 
 /* Counting: evl_run returns the number of active watchers that are referenced. */
@@ -1112,7 +1199,8 @@ EVLOOP_API void evl_timer_init(evl_timer *t, evl_timer_cb cb) {
 EVLOOP_API int evl_timer_active(const evl_timer *t) { return t && evl__linked(&t->link); }
 
 EVLOOP_API void evl_timer_stop(evl_loop *loop, evl_timer *t) {
-    if (!t || !evl__linked(&t->link) || !evl__loop_ok_for_stop(loop)) return;
+    /* A timer has no room to remember its loop: stopping it with another is not detected. */
+    if (!t || !evl__stop_applies(loop, &t->link, 0)) return;
     evl__unlink(&t->link);                          /* timer lists are never walked */
     loop->refs -= (unsigned)evl__referenced(&t->link);
 }
@@ -1172,7 +1260,8 @@ EVL__PRIVATE void evl__run_due_timers(evl_loop *loop) {
    a sender either finds it clear and writes again, or set it early enough to be seen. */
 
 EVL__PRIVATE void evl__wake(evl_loop *loop) {
-    if (!EVL__XCHG(&loop->wake_pending, 1)) evl__backend_wake(loop);
+    /* A write that failed delivered nothing: the next wake-up must try again. */
+    if (!EVL__XCHG(&loop->wake_pending, 1) && evl__backend_wake(loop) < 0) EVL__STORE(&loop->wake_pending, 0);
 }
 
 EVL__PRIVATE void evl__wake_received(evl_loop *loop) {
@@ -1207,14 +1296,21 @@ EVL__PRIVATE int evl__file_watched(const evl_loop *loop, int fd) {
     return 0;
 }
 
+EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, int fd, unsigned events) {
+    evl_io_init(w, cb, fd, events);
+    w->flags = EVL__IO_INTERNAL;
+    w->link.prev_bits = EVL__UNREF;             /* what it works for is what counts */
+}
+
 EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w) {
     int rc;
-    if (!evl__loop_ok(loop) || !w || w->kind != EVL__KIND_IO || !w->cb) return -EINVAL;
-    if (evl__linked(&w->link)) return -EALREADY;
+    EVL__REFUSE_BAD_START(loop, w, EVL__KIND_IO);
     if (w->events & EVL__IO_BAD_EVENTS) return -EINVAL;
     if (w->fd < 0) return -EBADF;
     rc = evl__backend_io_start(loop, w);
-    if (rc == -EPERM) {
+    if (rc < 0) return rc;
+    w->loop_tag = loop->tag;
+    if (rc == EVL__NOT_POLLABLE) {
         /* A regular file or a directory: the kernel cannot poll it, and poll() would call it
            always ready, so that is what the loop does. */
         if (evl__file_watched(loop, w->fd)) return -EEXIST;
@@ -1222,7 +1318,6 @@ EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w) {
         evl__activate(loop, &w->link, &loop->files);
         return 0;
     }
-    if (rc < 0) return rc;
     w->flags &= (unsigned char)~EVL__IO_FILE;
     evl__activate(loop, &w->link, &loop->ios);
     return 0;
@@ -1233,7 +1328,7 @@ EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events) {
     if (!w || w->kind != EVL__KIND_IO || (interest & EVL__IO_BAD_EVENTS)) return -EINVAL;
     if (evl__linked(&w->link) && !(w->flags & EVL__IO_FILE)) {
         int rc;
-        if (!evl__loop_ok(loop)) return -EINVAL;
+        if (!evl__loop_ok(loop) || w->loop_tag != loop->tag) return -EINVAL;
         rc = evl__backend_io_modify(loop, w, interest);
         if (rc < 0) return rc;
     }
@@ -1249,7 +1344,7 @@ EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w) {
 }
 
 EVLOOP_API void evl_io_stop(evl_loop *loop, evl_io *w) {
-    if (!w || !evl__linked(&w->link) || !evl__loop_ok_for_stop(loop)) return;
+    if (!w || !evl__stop_applies(loop, &w->link, w->loop_tag)) return;
     if (!(w->flags & EVL__IO_FILE)) evl__backend_io_stop(loop, w);
     evl__forget_ready(loop, w);
     evl__deactivate(loop, &w->link);
@@ -1270,11 +1365,12 @@ EVLOOP_API void evl_hook_start(evl_loop *loop, evl_hook *h) {
              (h->phase == EVL_PREPARE || h->phase == EVL_CHECK);
     EVLOOP_ASSERT(ok);
     if (!ok || evl__linked(&h->link)) return;
+    h->loop_tag = loop->tag;
     evl__activate(loop, &h->link, h->phase == EVL_PREPARE ? &loop->prepares : &loop->checks);
 }
 
 EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h) {
-    if (!h || !evl__linked(&h->link) || !evl__loop_ok_for_stop(loop)) return;
+    if (!h || !evl__stop_applies(loop, &h->link, h->loop_tag)) return;
     evl__deactivate(loop, &h->link);
 }
 
@@ -1288,16 +1384,16 @@ EVLOOP_API void evl_async_init(evl_async *a, evl_async_cb cb) {
 }
 
 EVLOOP_API int evl_async_start(evl_loop *loop, evl_async *a) {
-    if (!evl__loop_ok(loop) || !a || a->kind != EVL__KIND_ASYNC || !a->cb) return -EINVAL;
-    if (evl__linked(&a->link)) return -EALREADY;
+    EVL__REFUSE_BAD_START(loop, a, EVL__KIND_ASYNC);
     EVL__STORE(&a->sent, 0);
+    a->loop_tag = loop->tag;
     evl__activate(loop, &a->link, &loop->asyncs);
     EVL__STORE(&a->loop, loop);
     return 0;
 }
 
 EVLOOP_API void evl_async_stop(evl_loop *loop, evl_async *a) {
-    if (!a || !evl__linked(&a->link) || !evl__loop_ok_for_stop(loop)) return;
+    if (!a || !evl__stop_applies(loop, &a->link, a->loop_tag)) return;
     EVL__STORE(&a->loop, (evl_loop *)NULL);
     evl__deactivate(loop, &a->link);
 }
@@ -1308,6 +1404,8 @@ EVLOOP_API void evl_async_send(evl_async *a) {
     if (!EVL__XCHG(&a->sent, 1)) {
         EVL__STORE(&loop->async_sent, 1);
         evl__wake(loop);
+    } else if (EVL__LOAD(&loop->async_sent)) {
+        evl__wake(loop);    /* the loop has not seen the earlier send: it may still need waking */
     }
 }
 
@@ -1315,28 +1413,49 @@ EVLOOP_API void evl_async_send(evl_async *a) {
    One handler serves every loop: it marks the signal pending in each loop that watches it and
    wakes that loop.  The list of those loops is changed under a lock the handler never takes; the
    handler walks it with atomic loads, and a loop leaving the list waits until no handler that
-   might still see it is running. */
+   might still see it is running.  A backend that learns of signals itself (kqueue) takes that
+   loop off this path: it reports them with evl__signal_raised.  evloop never changes a thread's
+   signal mask: the OS layer unblocks a loop's signals only while its backend waits. */
 
 static struct {
     int lock;
     int handlers_running;
+    long owner;                             /* the process these fields describe; see below */
     evl_loop *loops;
     unsigned users[EVL__MAX_SIGNAL + 1];    /* watchers of each signal, all loops together */
 } evl__signals;
 
+/* Signals 1..64 as two 32-bit words (64-bit atomics cost a library call on some 32-bit CPUs). */
+EVL__PRIVATE int evl__signal_word(int signum) { return (signum - 1) / 32; }
+EVL__PRIVATE uint32_t evl__signal_bit(int signum) { return (uint32_t)1 << ((unsigned)(signum - 1) % 32u); }
+EVL__PRIVATE int evl__signal_in(const uint32_t *set, int signum) {
+    return (set[evl__signal_word(signum)] & evl__signal_bit(signum)) != 0;
+}
+
+/* fork() copies this state as the parent's threads left it at that instant: the lock may be held
+   and handlers counted by threads that do not exist in the child.  So the first call in a new
+   process starts from a clean state, marking the owner with its negated id while it resets (a
+   handler interrupting the reset runs to completion first, so the count it leaves is right). */
 EVL__PRIVATE void evl__signals_lock(void) {
+    long self = evl__os_process_id(), owner;
+    while ((owner = EVL__LOAD(&evl__signals.owner)) != self) {
+        if (owner != -self && EVL__CAS(&evl__signals.owner, &owner, -self)) {
+            EVL__STORE(&evl__signals.handlers_running, 0);
+            EVL__STORE(&evl__signals.lock, 0);
+            EVL__STORE(&evl__signals.owner, self);
+        } else {
+            evl__os_yield();                        /* another thread of this process resets it */
+        }
+    }
     while (EVL__XCHG(&evl__signals.lock, 1)) evl__os_yield();
 }
 
 EVL__PRIVATE void evl__signals_unlock(void) { EVL__STORE(&evl__signals.lock, 0); }
 
-EVL__PRIVATE int evl__signal_bit_set(const uint32_t *mask, int signum) {
-    return (mask[(signum - 1) / 32] >> ((unsigned)(signum - 1) % 32u)) & 1u;
-}
-
+/* The OS layer's handler, on any thread. */
 EVL__PRIVATE void evl__signal_caught(int signum) {
-    uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
-    int word = (signum - 1) / 32;
+    uint32_t bit = evl__signal_bit(signum);
+    int word = evl__signal_word(signum);
     evl_loop *loop;
     EVL__FETCH_ADD(&evl__signals.handlers_running, 1);
     for (loop = EVL__LOAD(&evl__signals.loops); loop; loop = EVL__LOAD(&loop->sig_next)) {
@@ -1348,6 +1467,12 @@ EVL__PRIVATE void evl__signal_caught(int signum) {
     EVL__FETCH_SUB(&evl__signals.handlers_running, 1);
 }
 
+/* A signal the backend learned of itself, on the loop's thread, while it waited. */
+EVL__PRIVATE void evl__signal_raised(evl_loop *loop, int signum) {
+    EVL__FETCH_OR(&loop->sig_pending[evl__signal_word(signum)], evl__signal_bit(signum));
+    loop->woken = 1;
+}
+
 EVL__PRIVATE void evl__signals_unlist(evl_loop *loop) {
     evl_loop **p = &evl__signals.loops;
     while (*p != loop) p = &(*p)->sig_next;
@@ -1356,40 +1481,70 @@ EVL__PRIVATE void evl__signals_unlist(evl_loop *loop) {
     while (EVL__LOAD(&evl__signals.handlers_running)) evl__os_yield();
 }
 
-EVL__PRIVATE EVL__COLD int evl__signal_acquire(evl_loop *loop, int signum) {
-    uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
-    int word = (signum - 1) / 32, rc = 0;
+EVL__PRIVATE EVL__COLD int evl__signals_listed(const evl_loop *loop) {
+    const evl_loop *l;
     evl__signals_lock();
-    if (loop->sig_users[signum]++ == 0) {
-        EVL__FETCH_OR(&loop->sig_watched[word], bit);
-        if (!loop->sig_listed) {
-            loop->sig_next = evl__signals.loops;
-            EVL__STORE(&evl__signals.loops, loop);
-            loop->sig_listed = 1;
-        }
-    }
-    /* Install the handler after the loop is listed, so no signal caught after this returns is lost. */
-    if (evl__signals.users[signum]++ == 0 && (rc = evl__os_signal_catch(signum)) < 0) {
-        evl__signals.users[signum]--;
-        if (--loop->sig_users[signum] == 0) {
-            EVL__FETCH_AND(&loop->sig_watched[word], ~bit);
-            if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) evl__signals_unlist(loop);
-        }
+    for (l = evl__signals.loops; l && l != loop; l = l->sig_next) {
     }
     evl__signals_unlock();
-    return rc;
+    return l != NULL;
+}
+
+/* The loop's side of watching signum, under the lock: the backend reports it, or the handler
+   catches it for this loop.  Returns whether the handler does (1), or -errno. */
+EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
+    int rc;
+    if (loop->sig_users[signum]++ > 0) return !evl__signal_in(loop->sig_recorded, signum);
+    rc = evl__backend_signal_start(loop, signum);
+    if (rc < 0) {
+        loop->sig_users[signum]--;
+        return rc;
+    }
+    if (rc != EVL__USE_HANDLER) {
+        loop->sig_recorded[evl__signal_word(signum)] |= evl__signal_bit(signum);
+        return 0;
+    }
+    EVL__FETCH_OR(&loop->sig_watched[evl__signal_word(signum)], evl__signal_bit(signum));
+    if (!loop->sig_listed) {
+        loop->sig_next = evl__signals.loops;
+        EVL__STORE(&evl__signals.loops, loop);
+        loop->sig_listed = 1;
+    }
+    return 1;
+}
+
+EVL__PRIVATE EVL__COLD void evl__signal_loop_remove(evl_loop *loop, int signum) {
+    if (--loop->sig_users[signum] > 0) return;
+    if (evl__signal_in(loop->sig_recorded, signum)) {
+        loop->sig_recorded[evl__signal_word(signum)] &= ~evl__signal_bit(signum);
+        evl__backend_signal_stop(loop, signum);
+        return;
+    }
+    EVL__FETCH_AND(&loop->sig_watched[evl__signal_word(signum)], ~evl__signal_bit(signum));
+    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) evl__signals_unlist(loop);
+}
+
+EVL__PRIVATE EVL__COLD int evl__signal_acquire(evl_loop *loop, int signum) {
+    int rc;
+    evl__signals_lock();
+    rc = evl__signal_loop_add(loop, signum);
+    /* The disposition changes after the loop is listed, so no signal caught after this returns is
+       lost. */
+    if (rc >= 0 && evl__signals.users[signum]++ == 0 && (rc = evl__os_signal_catch(signum, rc)) < 0) {
+        evl__signals.users[signum]--;
+        evl__signal_loop_remove(loop, signum);
+    }
+    evl__signals_unlock();
+    evl__os_signals_changed(loop);
+    return rc < 0 ? rc : 0;
 }
 
 EVL__PRIVATE EVL__COLD void evl__signal_release(evl_loop *loop, int signum) {
-    uint32_t bit = (uint32_t)1 << ((unsigned)(signum - 1) % 32u);
-    int word = (signum - 1) / 32;
     evl__signals_lock();
-    if (--loop->sig_users[signum] == 0) {
-        EVL__FETCH_AND(&loop->sig_watched[word], ~bit);
-        if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) evl__signals_unlist(loop);
-    }
+    evl__signal_loop_remove(loop, signum);
     if (--evl__signals.users[signum] == 0) evl__os_signal_restore(signum);
     evl__signals_unlock();
+    evl__os_signals_changed(loop);
 }
 
 EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
@@ -1402,18 +1557,18 @@ EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
 
 EVLOOP_API EVL__COLD int evl_signal_start(evl_loop *loop, evl_signal *s) {
     int rc;
-    if (!evl__loop_ok(loop) || !s || s->kind != EVL__KIND_SIGNAL || !s->cb) return -EINVAL;
-    if (evl__linked(&s->link)) return -EALREADY;
+    EVL__REFUSE_BAD_START(loop, s, EVL__KIND_SIGNAL);
     if (s->signum < 1 || s->signum > EVL__MAX_SIGNAL || !evl__os_signal_valid(s->signum)) return -EINVAL;
     rc = evl__signal_acquire(loop, s->signum);
     if (rc < 0) return rc;
     s->pending = 0;
+    s->loop_tag = loop->tag;
     evl__activate(loop, &s->link, &loop->signals);
     return 0;
 }
 
 EVLOOP_API void evl_signal_stop(evl_loop *loop, evl_signal *s) {
-    if (!s || !evl__linked(&s->link) || !evl__loop_ok_for_stop(loop)) return;
+    if (!s || !evl__stop_applies(loop, &s->link, s->loop_tag)) return;
     evl__deactivate(loop, &s->link);
     evl__signal_release(loop, s->signum);
 }
@@ -1430,27 +1585,26 @@ EVLOOP_API void evl_child_init(evl_child *c, evl_child_cb cb, evl_pid pid) {
 
 EVLOOP_API EVL__COLD int evl_child_start(evl_loop *loop, evl_child *c) {
     int rc;
-    if (!evl__loop_ok(loop) || !c || c->kind != EVL__KIND_CHILD || !c->cb) return -EINVAL;
-    if (evl__linked(&c->link)) return -EALREADY;
+    EVL__REFUSE_BAD_START(loop, c, EVL__KIND_CHILD);
     rc = evl__os_child_check(c->pid);
     if (rc < 0) return rc;
     rc = evl__backend_child_start(loop, c);
-    c->by_signal = rc == -ENOSYS;
+    if (rc < 0) return rc;
+    c->by_signal = rc == EVL__USE_SIGCHLD;
     if (c->by_signal) {
         if (loop->child_watchers_by_signal == 0 && (rc = evl__signal_acquire(loop, evl__os_sigchld())) < 0)
             return rc;
         loop->child_watchers_by_signal++;
         /* The process may have exited before SIGCHLD was caught: look once. */
         loop->children_due = 1;
-    } else if (rc < 0) {
-        return rc;
     }
+    c->loop_tag = loop->tag;
     evl__activate(loop, &c->link, &loop->children);
     return 0;
 }
 
 EVLOOP_API void evl_child_stop(evl_loop *loop, evl_child *c) {
-    if (!c || !evl__linked(&c->link) || !evl__loop_ok_for_stop(loop)) return;
+    if (!c || !evl__stop_applies(loop, &c->link, c->loop_tag)) return;
     evl__deactivate(loop, &c->link);
     if (c->by_signal) {
         if (--loop->child_watchers_by_signal == 0) evl__signal_release(loop, evl__os_sigchld());
@@ -1459,13 +1613,18 @@ EVLOOP_API void evl_child_stop(evl_loop *loop, evl_child *c) {
     }
 }
 
+/* The watcher is stopped before its callback, so that the callback may free or restart it. */
+EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status) {
+    evl_child_stop(loop, c);
+    c->cb(loop, c, status);
+}
+
+/* Through SIGCHLD: only this pid is waited for, never another child of the program. */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
     int status = -1;
     int rc = evl__os_child_wait(c->pid, &status);
     if (rc == 0) return;
-    if (rc < 0) status = -1;                        /* reaped by someone else */
-    evl_child_stop(loop, c);
-    c->cb(loop, c, status);
+    evl__child_exited(loop, c, rc < 0 ? -1 : status);   /* -1: reaped by someone else */
 }
 
 /* ---- Dispatch -------------------------------------------------------------------------------- */
@@ -1512,7 +1671,7 @@ EVL__PRIVATE void evl__visit_async(evl_loop *loop, evl__node *n) {
     if (EVL__XCHG(&a->sent, 0)) a->cb(loop, a);
 }
 
-/* Turns the signals the handler caught into pending flags on this loop's watchers. */
+/* Turns the signals caught (by the handler or the backend) into pending flags on this loop's watchers. */
 EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
     uint32_t caught[2];
     evl__node *n;
@@ -1521,9 +1680,9 @@ EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
     if (!(caught[0] | caught[1])) return;
     for (n = loop->signals.next; n != &loop->signals; n = n->next) {
         evl_signal *s = EVL__CONTAINER(n, evl_signal, link);
-        if (evl__signal_bit_set(caught, s->signum)) s->pending = loop->signals_due = 1;
+        if (evl__signal_in(caught, s->signum)) s->pending = loop->signals_due = 1;
     }
-    if (loop->child_watchers_by_signal && evl__signal_bit_set(caught, evl__os_sigchld()))
+    if (loop->child_watchers_by_signal && evl__signal_in(caught, evl__os_sigchld()))
         loop->children_due = 1;
 }
 
@@ -1571,10 +1730,19 @@ EVLOOP_API const char *evl_backend_name(void) { return evl__backend_name(); }
 
 EVLOOP_API int evl_backend_fd(const evl_loop *loop) { return evl__loop_ok(loop) ? evl__backend_fd(loop) : -1; }
 
+/* Tags tell the loops of a process apart, 1 to 255 and round again: a watcher stopped with another
+   loop than its own is recognised unless 255 loops were made in between. */
+static unsigned evl__loops_made;
+
 EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
     int rc;
     if (!loop) return -EINVAL;
+    /* A live loop that watches signals is on the process-wide list: wiping it would corrupt the
+       list.  (The struct itself cannot be read: a new loop's memory holds anything.) */
+    if (evl__signals_listed(loop)) return -EBUSY;
     memset(loop, 0, sizeof *loop);
+    loop->owner = evl__os_process_id();
+    loop->tag = (unsigned char)(EVL__FETCH_ADD(&evl__loops_made, 1u) % 255u + 1u);
     evl__list_init(&loop->ios);
     evl__list_init(&loop->files);
     evl__list_init(&loop->prepares);
@@ -1599,8 +1767,12 @@ EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
 EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     evl__node *n;
     if (!evl__loop_ok(loop)) return;
-    EVLOOP_ASSERT(!loop->running);
-    if (loop->running) return;
+    /* In a child made by fork(), a loop that was running (in the forking callback, or on another
+       of the parent's threads) is not running here: the child may deinit it. */
+    if (loop->running && loop->owner == evl__os_process_id()) {
+        EVLOOP_ASSERT(!loop->running);
+        return;
+    }
     /* Signals first: their handler may write to the wake-up descriptor until they are released. */
     for (n = loop->signals.next; n != &loop->signals; n = n->next)
         evl__signal_release(loop, EVL__CONTAINER(n, evl_signal, link)->signum);
@@ -1646,6 +1818,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
     if (!evl__loop_ok(loop)) return -EINVAL;
     if (loop->running) return -EBUSY;
     loop->running = 1;
+    if (loop->sig_listed) evl__os_signals_changed(loop);    /* this thread's mask may differ */
     /* A finite run needs the clock now; a single pass or an endless run read it after the wait. */
     if (duration == 0 || duration == EVL_FOREVER) loop->run_end = duration;
     else loop->run_end = evl__add_sat(evl_now_update(loop), duration);
@@ -1655,7 +1828,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (evl__has_fibers(loop)) evl__admit_new_fibers(loop);
         evl__walk(loop, &loop->prepares, evl__visit_hook);
         if (evl__stopping(loop)) break;
-        count = evl__backend_wait(loop, evl__poll_timeout(loop));
+        count = evl__backend_wait(loop, evl__poll_timeout(loop), loop->ready, EVLOOP_MAX_EVENTS);
         if (count < 0) {
             result = count;
             break;
@@ -1891,11 +2064,9 @@ EVLOOP_API EVL__COLD int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *sta
     f->loop = loop;
     f->dup_fd = -1;
     evl__list_init(&f->joiners);
-    evl_io_init(&f->io, evl__fiber_io_ready, -1, 0);
-    f->io.flags = EVL__IO_INTERNAL;
-    f->io.link.prev_bits = EVL__UNREF;          /* the fiber is what counts, not its watchers */
+    evl__io_init_internal(&f->io, evl__fiber_io_ready, -1, 0);
     evl_timer_init(&f->timer, evl__fiber_timer_fired);
-    f->timer.link.prev_bits = EVL__UNREF;
+    f->timer.link.prev_bits = EVL__UNREF;       /* the fiber is what counts, not its watchers */
     evl__ctx_init(&f->ctx, stack, stack_size, evl__fiber_entry, f);
     f->state = EVL__FIBER_NEW;
     evl__activate(loop, &f->link, &loop->fibers);
@@ -2282,6 +2453,8 @@ EVL__PRIVATE evl_time evl__clock_now(void) {
 
 EVL__PRIVATE void evl__os_yield(void) { sched_yield(); }
 
+EVL__PRIVATE long evl__os_process_id(void) { return (long)getpid(); }
+
 EVL__PRIVATE int evl__os_sigchld(void) { return SIGCHLD; }
 
 /* A handler for a fault signal would return to the faulting instruction forever. */
@@ -2291,7 +2464,6 @@ EVL__PRIVATE int evl__os_signal_valid(int signum) {
 }
 
 static struct sigaction evl__saved_action[EVL__MAX_SIGNAL + 1];
-static unsigned char evl__was_blocked[EVL__MAX_SIGNAL + 1];
 
 EVL__PRIVATE void evl__posix_handler(int signum) {
     int saved_errno = errno;                        /* the handler runs between any two lines */
@@ -2299,32 +2471,47 @@ EVL__PRIVATE void evl__posix_handler(int signum) {
     errno = saved_errno;
 }
 
-EVL__PRIVATE EVL__COLD int evl__os_signal_catch(int signum) {
+/* The disposition while evloop watches signum.  A signal the backend reports itself needs no
+   handler, only one that neither ends the process nor throws the signal away unseen: ignored,
+   except where ignoring has another effect (SIGCHLD: children would reap themselves), or the
+   default already ignores it. */
+EVL__PRIVATE EVL__COLD int evl__os_signal_catch(int signum, int by_handler) {
     struct sigaction sa;
-    sigset_t set, old;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = evl__posix_handler;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    if (sigaction(signum, &sa, &evl__saved_action[signum]) < 0) return -errno;
-    /* If every thread blocked the signal it would stay pending forever.  On Linux and the BSDs
-       sigprocmask sets the calling thread's mask, like pthread_sigmask, without needing libpthread
-       on older C libraries. */
-    sigemptyset(&set);
-    sigaddset(&set, signum);
-    sigprocmask(SIG_UNBLOCK, &set, &old);
-    evl__was_blocked[signum] = (unsigned char)(sigismember(&old, signum) == 1);
-    return 0;
+    if (by_handler) {
+        sa.sa_handler = evl__posix_handler;
+        sa.sa_flags = SA_RESTART;
+    } else {
+        sa.sa_handler = signum == SIGCHLD || signum == SIGURG || signum == SIGWINCH ? SIG_DFL : SIG_IGN;
+    }
+    return sigaction(signum, &sa, &evl__saved_action[signum]) < 0 ? -errno : 0;
 }
 
-EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) {
-    sigaction(signum, &evl__saved_action[signum], NULL);
-    if (evl__was_blocked[signum]) {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, signum);
-        sigprocmask(SIG_BLOCK, &set, NULL);
+EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) { sigaction(signum, &evl__saved_action[signum], NULL); }
+
+/* A thread's mask is the program's business: evloop never changes it.  But a signal that every
+   thread blocks would stay pending forever, so while the backend waits, the signals this loop has
+   the handler catch are unblocked in the waiting thread only, atomically with the wait, as pselect
+   does (the backend passes wait_mask to epoll_pwait or ppoll).  The thread's mask is read at each
+   evl_run, which may run on another thread than the one that started the watchers. */
+EVL__PRIVATE EVL__COLD void evl__os_signals_changed(evl_loop *loop) {
+    sigset_t *mask = &loop->os.wait_mask;
+    int signum;
+    loop->os.wait_masked = 0;
+    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) return;
+    if (sigprocmask(SIG_BLOCK, NULL, mask) < 0) return;   /* reads this thread's mask */
+    for (signum = 1; signum <= EVL__MAX_SIGNAL; signum++) {
+        if (evl__signal_in(loop->sig_watched, signum) && sigismember(mask, signum) == 1) {
+            sigdelset(mask, signum);
+            loop->os.wait_masked = 1;
+        }
     }
+}
+
+/* For the POSIX backends: the mask to wait with, or NULL to keep the thread's own. */
+static inline const sigset_t *evl__posix_wait_mask(const evl_loop *loop) {
+    return loop->os.wait_masked ? &loop->os.wait_mask : NULL;
 }
 
 /* A child of ours, exited or not?  WNOWAIT leaves an exited one for the watcher to reap. */

@@ -5,11 +5,14 @@
 
    What it uses, and what it falls back to on older kernels:
      epoll_pwait2 (Linux 5.11)   nanosecond timeouts; without it, a timerfd armed at the next
-                                 deadline wakes epoll_wait, so timers are not rounded to milliseconds
-     pidfd_open (Linux 5.3)      one descriptor per child watcher; without it, SIGCHLD and waitpid()
-                                 on each watched pid (never on other children)
-     eventfd                     wake-ups from evl_stop, evl_async_send and signal handlers
-   A missing system call is detected once (ENOSYS) and never tried again.
+                                 deadline wakes epoll_pwait, so timers are not rounded to milliseconds
+     pidfd_open (Linux 5.3) and  one descriptor per child watcher, reaped through the descriptor, so
+     waitid(P_PIDFD) (5.4)       a reused pid can never be mistaken for it; without them, SIGCHLD and
+                                 waitpid() on each watched pid (never on other children)
+     eventfd, epoll_pwait        wake-ups from evl_stop, evl_async_send and signal handlers; waits
+                                 with the loop's signals unblocked
+   A call that fails with ENOSYS (an old kernel) or EPERM (a container's seccomp profile) is not
+   tried again by any loop of the process, also when it starts failing after it worked.
 */
 
 /* ---- Types (first inclusion) ----------------------------------------------------------------- */
@@ -29,6 +32,7 @@ typedef struct evl__backend {
 typedef struct evl__child_backend {
     evl_io pidfd;                   /* active while the child is watched through a pidfd */
 } evl__child_backend;
+#define EVL__CHILD_STATE evl__child_backend
 
 #endif /* EVLOOP_EPOLL_H */
 
@@ -37,9 +41,12 @@ typedef struct evl__child_backend {
 #define EVLOOP_EPOLL_IMPLEMENTED
 
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Since Linux 5.1 new system calls have the same number on every architecture (alpha aside), so
@@ -55,9 +62,19 @@ typedef struct evl__child_backend {
 extern "C" {
 #endif
 
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* The kernel's sigset_t, which epoll_pwait2 wants the size of: 64 signals, 128 on MIPS. */
+#define EVL__EPOLL_SIGSET_BYTES ((NSIG - 1 + 7) / 8)
+
 /* What the kernel turned out to support, shared by all loops: 0 unknown, 1 yes, -1 no. */
 static int evl__epoll_has_pwait2;
 static int evl__epoll_has_pidfd;
+
+/* ENOSYS on an old kernel, EPERM from a sandbox that refuses calls it does not know. */
+EVL__PRIVATE int evl__epoll_refused(int err) { return err == ENOSYS || err == EPERM; }
 
 EVL__PRIVATE uint32_t evl__epoll_interest(unsigned events) {
     return (events & EVL_READ ? (uint32_t)EPOLLIN : 0u) | (events & EVL_WRITE ? (uint32_t)EPOLLOUT : 0u) |
@@ -97,23 +114,41 @@ EVL__PRIVATE int evl__epoll_probe_pwait2(int epfd) {
     evl__kernel_timespec zero = {0, 0};
     int state = EVL__LOAD_RELAXED(&evl__epoll_has_pwait2);
     if (state == 0) {
-        state = syscall(SYS_epoll_pwait2, epfd, &ev, 1, &zero, NULL, 0) < 0 && errno == ENOSYS ? -1 : 1;
+        state = syscall(SYS_epoll_pwait2, epfd, &ev, 1, &zero, NULL, 0) < 0 && evl__epoll_refused(errno) ? -1 : 1;
         EVL__STORE(&evl__epoll_has_pwait2, state);
     }
     return state > 0;
 }
 
-/* Whether pidfd_open exists, asked once per process (and before any fork, so children inherit it). */
+/* Whether pidfd_open and waitid(P_PIDFD) both work, asked once per process (and before any fork,
+   so children inherit the answer).  Waiting through our own pidfd must say ECHILD (we are not our
+   own child), not EINVAL (P_PIDFD unknown, Linux 5.3). */
 EVL__PRIVATE void evl__epoll_probe_pidfd(void) {
-    int fd;
+    siginfo_t info;
+    int fd, state = -1;
     if (EVL__LOAD_RELAXED(&evl__epoll_has_pidfd) != 0) return;
     fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     if (fd >= 0) {
+        memset(&info, 0, sizeof info);
+        if (waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | WNOHANG) < 0 && errno == ECHILD) state = 1;
         close(fd);
-        EVL__STORE(&evl__epoll_has_pidfd, 1);
-    } else if (errno == ENOSYS) {
-        EVL__STORE(&evl__epoll_has_pidfd, -1);
+    } else if (!evl__epoll_refused(errno)) {
+        return;                                     /* out of descriptors, say: ask again later */
     }
+    EVL__STORE(&evl__epoll_has_pidfd, state);
+}
+
+EVL__PRIVATE int evl__epoll_add_timerfd(evl_loop *loop) {
+    evl__backend *b = &loop->backend;
+    int rc;
+    b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (b->timerfd < 0) return -errno;
+    if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->timerfd, EPOLLIN, &b->timerfd)) < 0) {
+        close(b->timerfd);
+        b->timerfd = -1;
+    }
+    b->timer_armed = 0;
+    return rc;
 }
 
 EVL__PRIVATE EVL__COLD int evl__backend_init(evl_loop *loop) {
@@ -126,18 +161,15 @@ EVL__PRIVATE EVL__COLD int evl__backend_init(evl_loop *loop) {
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (b->epfd < 0) return -errno;
     b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (b->wakefd < 0) goto fail;
-    if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->wakefd, EPOLLIN, &b->wakefd)) < 0) goto fail_rc;
-    evl__epoll_probe_pidfd();
-    if (!evl__epoll_probe_pwait2(b->epfd)) {
-        b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (b->timerfd < 0) goto fail;
-        if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->timerfd, EPOLLIN, &b->timerfd)) < 0) goto fail_rc;
+    if (b->wakefd < 0) {
+        rc = -errno;
+        goto fail;
     }
+    if ((rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, b->wakefd, EPOLLIN, &b->wakefd)) < 0) goto fail;
+    evl__epoll_probe_pidfd();
+    if (!evl__epoll_probe_pwait2(b->epfd) && (rc = evl__epoll_add_timerfd(loop)) < 0) goto fail;
     return 0;
 fail:
-    rc = -errno;
-fail_rc:
     evl__backend_deinit(loop);
     return rc;
 }
@@ -152,7 +184,8 @@ EVL__PRIVATE void evl__backend_deinit(evl_loop *loop) {
 }
 
 EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w) {
-    return evl__epoll_ctl(loop, EPOLL_CTL_ADD, w->fd, evl__epoll_interest(w->events), w);
+    int rc = evl__epoll_ctl(loop, EPOLL_CTL_ADD, w->fd, evl__epoll_interest(w->events), w);
+    return rc == -EPERM ? EVL__NOT_POLLABLE : rc;   /* epoll refuses regular files and directories */
 }
 
 EVL__PRIVATE int evl__backend_io_modify(evl_loop *loop, evl_io *w, unsigned events) {
@@ -164,11 +197,17 @@ EVL__PRIVATE void evl__backend_io_stop(evl_loop *loop, evl_io *w) {
     if (loop->backend.epfd >= 0) (void)evl__epoll_ctl(loop, EPOLL_CTL_DEL, w->fd, 0, w);
 }
 
-/* A finite timeout.  Without epoll_pwait2, epoll_wait only takes milliseconds; rather than round a
-   deadline (late by up to a millisecond) the timerfd is armed at it and epoll_wait waits for that. */
-EVL__PRIVATE EVL__COLD int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) {
+/* A finite timeout without epoll_pwait2, which only takes milliseconds: rather than round a deadline
+   (late by up to a millisecond) the timerfd is armed at it and the wait has no timeout of its own.
+   Should the timerfd be missing (epoll_pwait2 was refused only after this loop was made, and no
+   descriptor was left to make one), the milliseconds are rounded up: late, never early. */
+EVL__PRIVATE EVL__COLD int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout, const sigset_t *mask) {
     evl__backend *b = &loop->backend;
     evl_time deadline = evl__add_sat(loop->now, timeout);
+    if (b->timerfd < 0 && evl__epoll_add_timerfd(loop) < 0) {
+        evl_time ms = timeout / 1000000u + (timeout % 1000000u != 0);
+        return epoll_pwait(b->epfd, b->events, EVLOOP_MAX_EVENTS, ms > INT_MAX ? INT_MAX : (int)ms, mask);
+    }
     if (deadline != b->timer_armed) {
         struct itimerspec its;
         memset(&its, 0, sizeof its);
@@ -177,32 +216,43 @@ EVL__PRIVATE EVL__COLD int evl__epoll_wait_ms(evl_loop *loop, evl_time timeout) 
         if (timerfd_settime(b->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return -1;
         b->timer_armed = deadline;
     }
-    return epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, -1);
+    return epoll_pwait(b->epfd, b->events, EVLOOP_MAX_EVENTS, -1, mask);
 }
 
 /* A finite timeout, to the nanosecond. */
-EVL__PRIVATE int evl__epoll_wait_ns(evl_loop *loop, evl_time timeout) {
+EVL__PRIVATE int evl__epoll_wait_ns(evl_loop *loop, evl_time timeout, const sigset_t *mask) {
     evl__backend *b = &loop->backend;
     evl__kernel_timespec ts;
     ts.tv_sec = (int64_t)(timeout / 1000000000u);
     ts.tv_nsec = (long long)(timeout % 1000000000u);
-    return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, &ts, NULL, 0);
+    return (int)syscall(SYS_epoll_pwait2, b->epfd, b->events, EVLOOP_MAX_EVENTS, &ts, mask,
+                        mask ? (size_t)EVL__EPOLL_SIGSET_BYTES : (size_t)0);
 }
 
-EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout) {
+EVL__PRIVATE int evl__epoll_wait(evl_loop *loop, evl_time timeout) {
     evl__backend *b = &loop->backend;
-    int n, i, count = 0;
+    const sigset_t *mask = evl__posix_wait_mask(loop);
+    int n;
     /* epoll_wait is cheaper than epoll_pwait2 (no timespec to copy in, a direct libc call), so
        it serves whenever no sub-millisecond timeout is needed: a pass that does not block, or
        an endless wait. */
-    if (timeout == 0 || timeout == EVL_FOREVER)
-        n = epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, timeout == 0 ? 0 : -1);
-    else if (b->timerfd < 0)
-        n = evl__epoll_wait_ns(loop, timeout);
-    else
-        n = evl__epoll_wait_ms(loop, timeout);
+    if (timeout == 0 || timeout == EVL_FOREVER) {
+        int ms = timeout == 0 ? 0 : -1;
+        return mask ? epoll_pwait(b->epfd, b->events, EVLOOP_MAX_EVENTS, ms, mask)
+                    : epoll_wait(b->epfd, b->events, EVLOOP_MAX_EVENTS, ms);
+    }
+    if (EVL__LOAD_RELAXED(&evl__epoll_has_pwait2) > 0) {
+        if ((n = evl__epoll_wait_ns(loop, timeout, mask)) >= 0 || !evl__epoll_refused(errno)) return n;
+        EVL__STORE(&evl__epoll_has_pwait2, -1);     /* refused after it worked: a sandbox came */
+    }
+    return evl__epoll_wait_ms(loop, timeout, mask);
+}
+
+EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready *ready, int capacity) {
+    evl__backend *b = &loop->backend;
+    int n = evl__epoll_wait(loop, timeout), i, count = 0;
     if (n < 0) return errno == EINTR ? 0 : -errno;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && count < capacity; i++) {
         void *p = b->events[i].data.ptr;
         if (p == &b->wakefd) {
             evl__epoll_drain(b->wakefd);
@@ -211,40 +261,77 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout) {
             evl__epoll_drain(b->timerfd);
             b->timer_armed = 0;
         } else {
-            loop->ready[count].w = (evl_io *)p;
-            loop->ready[count].revents = evl__epoll_revents(b->events[i].events);
+            ready[count].w = (evl_io *)p;
+            ready[count].revents = evl__epoll_revents(b->events[i].events);
             count++;
         }
     }
     return count;
 }
 
-EVL__PRIVATE void evl__backend_wake(evl_loop *loop) {
+/* EAGAIN means the counter is full, so the eventfd is readable already: the wake-up is on its way. */
+EVL__PRIVATE int evl__backend_wake(evl_loop *loop) {
     uint64_t one = 1;
-    while (write(loop->backend.wakefd, &one, sizeof one) < 0 && errno == EINTR) {
+    while (write(loop->backend.wakefd, &one, sizeof one) < 0) {
+        if (errno == EAGAIN) return 0;
+        if (errno != EINTR) return -errno;
     }
+    return 0;
 }
 
 EVL__PRIVATE int evl__backend_fd(const evl_loop *loop) { return loop->backend.epfd; }
 
+EVL__PRIVATE int evl__backend_signal_start(evl_loop *loop, int signum) {
+    (void)loop;
+    (void)signum;
+    return EVL__USE_HANDLER;
+}
+
+EVL__PRIVATE void evl__backend_signal_stop(evl_loop *loop, int signum) {
+    (void)loop;
+    (void)signum;
+}
+
+/* The status as waitpid() gives it, from waitid()'s account; the layout WIFEXITED and friends
+   decode is the same on every Linux architecture. */
+EVL__PRIVATE int evl__epoll_wait_status(const siginfo_t *info) {
+    switch (info->si_code) {
+    case CLD_EXITED: return (info->si_status & 0xff) << 8;
+    case CLD_DUMPED: return (info->si_status & 0x7f) | 0x80;
+    default: return info->si_status & 0x7f;     /* CLD_KILLED */
+    }
+}
+
+/* The child exited.  It is reaped through its pidfd, which names that process and no other: if the
+   program reaped it first, the answer is ECHILD (status -1) even when its pid was given to a new
+   child since. */
 EVL__PRIVATE void evl__epoll_pidfd_ready(evl_loop *loop, evl_io *io, unsigned revents) {
+    evl_child *c = EVL__CONTAINER(io, evl_child, backend.pidfd);
+    siginfo_t info;
+    int rc;
     (void)revents;
-    evl__child_reap(loop, EVL__CONTAINER(io, evl_child, backend.pidfd));
+    memset(&info, 0, sizeof info);
+    while ((rc = waitid((idtype_t)P_PIDFD, (id_t)io->fd, &info, WEXITED | WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (rc < 0 && errno != ECHILD) {
+        evl__child_reap(loop, c);                   /* refused since the probe: by pid, then */
+        return;
+    }
+    if (rc == 0 && info.si_pid == 0) return;        /* not yet: cannot be, once it is readable */
+    evl__child_exited(loop, c, rc < 0 ? -1 : evl__epoll_wait_status(&info));
 }
 
 EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c) {
     evl_io *io = &c->backend.pidfd;
     int fd, rc;
-    if (EVL__LOAD_RELAXED(&evl__epoll_has_pidfd) < 0) return -ENOSYS;
+    if (EVL__LOAD_RELAXED(&evl__epoll_has_pidfd) < 0) return EVL__USE_SIGCHLD;
     fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
     if (fd < 0) {
-        if (errno != ENOSYS) return -errno;
+        if (!evl__epoll_refused(errno)) return -errno;
         EVL__STORE(&evl__epoll_has_pidfd, -1);
-        return -ENOSYS;
+        return EVL__USE_SIGCHLD;
     }
-    evl_io_init(io, evl__epoll_pidfd_ready, fd, EVL_READ);
-    io->flags = EVL__IO_INTERNAL;
-    io->link.prev_bits = EVL__UNREF;                /* the child watcher is what counts */
+    evl__io_init_internal(io, evl__epoll_pidfd_ready, fd, EVL_READ);
     if ((rc = evl_io_start(loop, io)) < 0) {
         close(fd);
         return rc;

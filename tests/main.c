@@ -3,8 +3,9 @@
 
    Arguments select tests: a part of a test's name, or suite=NAME for a whole suite.
    Options:
-     --nosys     make epoll_pwait2 and pidfd_open fail with ENOSYS (a seccomp filter installed in
-                 the runner and inherited by every test), so the fallbacks for older kernels run
+     --nosys     make the newer system calls (t_new_syscalls) fail with ENOSYS, as on an old kernel
+                 (a seccomp filter installed in the runner and inherited by every test), so the
+                 fallbacks run; --nosys=EPERM makes them fail with EPERM, as container sandboxes do
      --list      print the test names and exit
    Environment: EVL_TEST_TIMEOUT seconds per test (default 30), EVL_TEST_SLOW=1 for valgrind/qemu. */
 #include "t.h"
@@ -30,16 +31,18 @@
 #endif
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
-    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[];
+    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[];
 
 static const struct {
     const char *name;
     const t_case *tests;
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
-              {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests}};
+              {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
+              {"internals", internals_tests}};
 
 int t_slow;
+int t_refused_errno;
 static int result_fd = -1;                      /* the child tells the runner why it failed */
 
 void t_fail(const char *file, int line, const char *what, const char *detail) {
@@ -113,6 +116,17 @@ void t_udp_pair(int fds[2]) {
     t_set_nonblocking(fds[1]);
 }
 
+pid_t t_fork_sleeper(void) {
+    pid_t parent = getpid(), pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);      /* the parent ended before the line above */
+        for (;;) pause();
+    }
+    return pid;
+}
+
 void t_thread_start(t_thread *t, void *(*fn)(void *), void *arg) {
     pthread_t id;
     CHECK(pthread_create(&id, NULL, fn, arg) == 0);
@@ -129,27 +143,40 @@ void t_record_io(evl_loop *loop, evl_io *w, unsigned revents) {
     seen->all |= revents;
 }
 
-/* ---- ENOSYS for the newer system calls --------------------------------------------------------- */
+/* ---- Refusing the newer system calls -----------------------------------------------------------
+   A seccomp filter makes the calls below fail with a chosen errno: ENOSYS as an old kernel does, or
+   EPERM as container sandboxes do.  Inherited by every child, so the whole suite runs on the
+   fallbacks.  Syscall numbers from Linux 5.1 on are the same on every architecture but alpha. */
 
-static int install_nosys_filter(void) {
+static const struct {
+    long nr;
+    const char *name;
+} t_new_syscalls[] = {{441, "epoll_pwait2"}, {434, "pidfd_open"}};
+
+int t_refuse_new_syscalls(int err) {
 #if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__) && defined(AUDIT_ARCH_X86_64)
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 441 /* epoll_pwait2 */, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 434 /* pidfd_open */, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-    };
-    struct sock_fprog prog = {(unsigned short)(sizeof code / sizeof code[0]), code};
+    enum { N = sizeof t_new_syscalls / sizeof t_new_syscalls[0] };
+    struct sock_filter code[4 + N + 2];
+    struct sock_fprog prog;
+    unsigned i, k = 0;
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (i = 0; i < N; i++)   /* a match jumps over the rest of the list and the ALLOW to the refusal */
+        code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)t_new_syscalls[i].nr,
+                                                 (unsigned char)(N - i), 0);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
+    prog.len = (unsigned short)k;
+    prog.filter = code;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) return -errno;
     /* Prove the filter works before trusting the results. */
-    if (syscall(434, getpid(), 0) >= 0 || errno != ENOSYS) return -EPERM;
+    if (syscall(t_new_syscalls[1].nr, getpid(), 0) >= 0 || errno != err) return -EPERM;
     return 0;
 #else
+    (void)err;
     return -ENOSYS;
 #endif
 }
@@ -211,22 +238,27 @@ static int run_one(const t_case *tc, int timeout) {
 
 int main(int argc, char **argv) {
     int i, passed = 0, failed = 0, skipped = 0, nosys = 0, list = 0;
+    const char *nosys_name = "ENOSYS";
     int timeout = getenv("EVL_TEST_TIMEOUT") ? atoi(getenv("EVL_TEST_TIMEOUT")) : 30;
     const t_case *tc;
     t_slow = getenv("EVL_TEST_SLOW") && atoi(getenv("EVL_TEST_SLOW"));
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--nosys")) nosys = 1;
+        if (!strcmp(argv[i], "--nosys")) nosys = ENOSYS;
+        if (!strcmp(argv[i], "--nosys=EPERM")) nosys = EPERM, nosys_name = "EPERM";
         if (!strcmp(argv[i], "--list")) list = 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     if (nosys) {
-        int rc = install_nosys_filter();
+        int rc = t_refuse_new_syscalls(nosys);
         if (rc < 0) {
             printf("--nosys: cannot install the seccomp filter (%s)\n0 passed, 1 failed\n", strerror(-rc));
             return 1;
         }
-        printf("# epoll_pwait2 and pidfd_open fail with ENOSYS in this run\n");
+        printf("#");
+        for (i = 0; i < (int)(sizeof t_new_syscalls / sizeof t_new_syscalls[0]); i++) printf(" %s", t_new_syscalls[i].name);
+        printf(" fail with %s in this run\n", nosys_name);
+        t_refused_errno = nosys;
     }
     {
         /* Let the backend probe the kernel once here, so every test inherits the answer (valgrind

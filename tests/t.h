@@ -67,6 +67,10 @@ void t_tcp_pair(int fds[2]);                    /* [0] accepted server side, [1]
 void t_udp_pair(int fds[2]);
 void t_set_nonblocking(int fd);
 
+/* A child process that sleeps until it is killed or its parent ends (so that a failed test never
+   leaves it behind, holding the runner's pipe open). */
+pid_t t_fork_sleeper(void);
+
 /* A thread running fn(arg); joined by t_thread_join. */
 typedef struct t_thread {
     unsigned long id;
@@ -84,5 +88,11 @@ void t_record_io(evl_loop *loop, evl_io *w, unsigned revents);
 
 /* Set when the suite runs under valgrind or qemu, where time-based checks get generous bounds. */
 extern int t_slow;
+
+/* Makes the newer system calls the library uses fail with err (ENOSYS: an old kernel; EPERM: a
+   container sandbox) in this process and its children: 0, or -errno if it cannot (then skip).
+   t_refused_errno is set when the runner did this for the whole run (--nosys). */
+int t_refuse_new_syscalls(int err);
+extern int t_refused_errno;
 
 #endif

@@ -2,6 +2,7 @@
    that no send is lost. */
 #include "t.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -170,6 +171,48 @@ static void async_unref_does_not_keep_the_loop_alive(void) {
     evl_deinit(&loop);
 }
 
+#if defined(EVLOOP_BACKEND_EPOLL)   /* the test swaps the eventfd behind the loop's back */
+/* A wake-up whose write failed (a full pipe elsewhere, EIO, a descriptor swapped behind the loop's
+   back) must not leave the loop deaf: the next send writes again. */
+typedef struct sent_count {
+    evl_async a;
+    int calls;
+} sent_count;
+
+static void count_call(evl_loop *loop, evl_async *a) {
+    (void)loop;
+    ((sent_count *)a)->calls++;
+}
+
+static void *send_later(void *arg) {
+    evl_async_send((evl_async *)arg);
+    return NULL;
+}
+
+static void a_failed_wake_up_write_does_not_disable_later_ones(void) {
+    evl_loop loop;
+    sent_count sc;
+    t_thread th;
+    int wakefd, saved, readonly = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_async_init(&sc.a, count_call);
+    sc.calls = 0;
+    CHECK_EQ(evl_async_start(&loop, &sc.a), 0);
+    wakefd = loop.backend.wakefd;
+    saved = dup(wakefd);
+    CHECK(readonly >= 0 && saved >= 0);
+    CHECK(dup2(readonly, wakefd) == wakefd);      /* writes to it now fail with EBADF */
+    evl_async_send(&sc.a);
+    CHECK(dup2(saved, wakefd) == wakefd);         /* the real wake-up descriptor again */
+    t_thread_start(&th, send_later, &sc.a);       /* while the loop blocks */
+    CHECK(t_run_until(&loop, &sc.calls, EVL_SEC(5)));
+    t_thread_join(&th);
+    close(saved);
+    close(readonly);
+    evl_deinit(&loop);
+}
+#endif
+
 const t_case async_tests[] = {
     T(send_from_the_loop_thread_calls_back),
     T(sends_before_the_callback_coalesce),
@@ -178,5 +221,8 @@ const t_case async_tests[] = {
     T(no_send_from_any_thread_is_lost),
     T(send_from_a_signal_handler_wakes_the_loop),
     T(async_unref_does_not_keep_the_loop_alive),
+#if defined(EVLOOP_BACKEND_EPOLL)
+    T(a_failed_wake_up_write_does_not_disable_later_ones),
+#endif
     T_END,
 };

@@ -133,8 +133,74 @@ static void child_may_watch_signals_on_a_new_loop(void) {
     evl_deinit(&loop);
 }
 
+/* A worker thread runs a loop that watches a signal and a child, forever, while the main thread
+   forks helpers (a supervisor's pattern).  Each helper inherits the loop as it was in the worker at
+   that instant: running, maybe inside the signal list's lock.  It must still be able to deinit it. */
+typedef struct worker {
+    evl_loop loop;
+    evl_signal s;
+    evl_async quit;
+    int churn;                                  /* atomic: keep starting and stopping a watcher */
+} worker;
+
+static void quit_worker(evl_loop *loop, evl_async *a) {
+    (void)a;
+    evl_stop(loop);
+}
+
+static void *run_worker(void *arg) {
+    worker *w = (worker *)arg;
+    evl_signal churned;
+    evl_signal_init(&churned, on_sig, SIGUSR1);
+    while (__atomic_load_n(&w->churn, __ATOMIC_SEQ_CST)) {
+        /* takes and releases the process-wide signal lock, over and over */
+        if (evl_signal_start(&w->loop, &churned) == 0) evl_signal_stop(&w->loop, &churned);
+        evl_run(&w->loop, 0);
+    }
+    evl_run(&w->loop, EVL_FOREVER);
+    return NULL;
+}
+
+static int helper_main(evl_loop *inherited) {
+    alarm(5);                                   /* a hang is the bug this test looks for */
+    evl_deinit(inherited);
+    return 0;
+}
+
+static void children_of_a_threaded_parent_can_deinit_an_inherited_running_loop(void) {
+    static worker w;
+    sig_seen ss;
+    t_thread th;
+    int i, forks = t_slow ? 40 : 300, hung = 0, failed = 0;
+    CHECK_EQ(evl_init(&w.loop), 0);
+    memset(&ss, 0, sizeof ss);
+    evl_signal_init(&w.s, on_sig, SIGUSR2);
+    w.s.data = &ss;
+    CHECK_EQ(evl_signal_start(&w.loop, &w.s), 0);
+    evl_async_init(&w.quit, quit_worker);
+    CHECK_EQ(evl_async_start(&w.loop, &w.quit), 0);
+    w.churn = 1;
+    t_thread_start(&th, run_worker, &w);
+    for (i = 0; i < forks; i++) {
+        int status;
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) _exit(helper_main(&w.loop));
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) hung++;
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
+        if (i == forks / 2) __atomic_store_n(&w.churn, 0, __ATOMIC_SEQ_CST);   /* now in evl_run */
+    }
+    CHECK_EQ(hung, 0);
+    CHECK_EQ(failed, 0);
+    evl_async_send(&w.quit);
+    t_thread_join(&th);
+    evl_deinit(&w.loop);
+}
+
 const t_case fork_tests[] = {
     T(child_deinit_leaves_the_parents_loop_working),
     T(child_may_watch_signals_on_a_new_loop),
+    T(children_of_a_threaded_parent_can_deinit_an_inherited_running_loop),
     T_END,
 };

@@ -3,6 +3,7 @@
    function cannot report goes to EVLOOP_ASSERT, which the tests count instead of aborting. */
 #include "t.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 extern int t_asserts_expected, t_asserts;
@@ -273,6 +274,57 @@ static void zeroed_loop_is_not_initialised(void) {
     CHECK(!evl_timer_active(&t));
 }
 
+static void init_on_a_live_loop_is_refused(void) {
+    evl_loop loop;
+    evl_signal s;
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_signal_init(&s, nop_signal, SIGUSR1);
+    CHECK_EQ(evl_signal_start(&loop, &s), 0);   /* the loop is on the process-wide signal list */
+    CHECK_EQ(evl_init(&loop), -EBUSY);
+    CHECK_EQ(evl_run(&loop, 0), 1);             /* untouched */
+    evl_deinit(&loop);
+    CHECK_EQ(evl_init(&loop), 0);               /* once deinit'd, it may be made again */
+    evl_deinit(&loop);
+}
+
+static void stopping_a_watcher_with_another_loop_is_reported_and_ignored(void) {
+    evl_loop a, b;
+    evl_io w;
+    evl_signal s;
+    evl_hook h;
+    evl_child c;
+    evl_async as;
+    int fds[2];
+    pid_t pid;
+    CHECK_EQ(evl_init(&a), 0);
+    CHECK_EQ(evl_init(&b), 0);
+    t_pipe(fds);
+    evl_io_init(&w, nop_io, fds[0], EVL_READ);
+    CHECK_EQ(evl_io_start(&a, &w), 0);
+    evl_signal_init(&s, nop_signal, SIGUSR1);
+    CHECK_EQ(evl_signal_start(&a, &s), 0);
+    evl_hook_init(&h, nop_hook, EVL_CHECK);
+    evl_hook_start(&a, &h);
+    pid = t_fork_sleeper();
+    evl_child_init(&c, nop_child, pid);
+    CHECK_EQ(evl_child_start(&a, &c), 0);
+    evl_async_init(&as, nop_async);
+    CHECK_EQ(evl_async_start(&a, &as), 0);
+    t_asserts_expected = 1;
+    evl_io_stop(&b, &w);
+    evl_signal_stop(&b, &s);
+    evl_hook_stop(&b, &h);
+    evl_child_stop(&b, &c);
+    evl_async_stop(&b, &as);
+    CHECK_EQ(t_asserts, 5);
+    CHECK_EQ(evl_io_set(&b, &w, EVL_WRITE), -EINVAL);
+    CHECK_EQ(evl_run(&b, 0), 0);                /* b's count did not wrap around */
+    CHECK_EQ(evl_run(&a, 0), 5);                /* a still has all five */
+    kill(pid, SIGKILL);
+    evl_deinit(&a);
+    evl_deinit(&b);
+}
+
 const t_case misuse_tests[] = {
     T(null_loop_is_refused_by_every_function_that_returns_int),
     T(null_watchers_are_refused_or_ignored),
@@ -285,5 +337,7 @@ const t_case misuse_tests[] = {
     T(deinit_from_a_callback_is_reported_and_ignored),
     T(stopping_with_the_wrong_loop_is_reported_and_ignored),
     T(zeroed_loop_is_not_initialised),
+    T(init_on_a_live_loop_is_refused),
+    T(stopping_a_watcher_with_another_loop_is_reported_and_ignored),
     T_END,
 };

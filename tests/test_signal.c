@@ -299,6 +299,97 @@ static void signals_from_another_thread_while_starting_and_stopping(void) {
     evl_deinit(&loop);
 }
 
+/* ---- Threads and masks (the daemon pattern: signals blocked in every thread) ----------------- */
+
+static void block_in_this_thread(int signum) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signum);
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+}
+
+static int blocked_in_this_thread(int signum) {
+    sigset_t now;
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, NULL, &now), 0);
+    return sigismember(&now, signum) == 1;
+}
+
+typedef struct first_watcher {
+    evl_loop loop;
+    caught c;
+    int signum;
+} first_watcher;
+
+static void *start_first_watcher_and_exit(void *arg) {
+    first_watcher *fw = (first_watcher *)arg;
+    CHECK_EQ(evl_init(&fw->loop), 0);
+    watch(&fw->loop, &fw->c, fw->signum);
+    return NULL;                                /* the thread ends; its loop keeps watching */
+}
+
+static void signal_still_arrives_after_the_first_watchers_thread_exited(void) {
+    static first_watcher fw;
+    evl_loop loop;
+    caught c;
+    t_thread th;
+    block_in_this_thread(SIGUSR1);             /* inherited by the thread below */
+    fw.signum = SIGUSR1;
+    t_thread_start(&th, start_first_watcher_and_exit, &fw);
+    t_thread_join(&th);
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR1);
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    CHECK(t_run_until(&loop, &c.calls, EVL_SEC(5)));
+    CHECK(blocked_in_this_thread(SIGUSR1));    /* unblocked only while the loop waited */
+    evl_deinit(&loop);
+}
+
+typedef struct mask_probe {
+    evl_loop loop;
+    caught c;
+    int started, stopped, go_stop;             /* atomic */
+    int blocked_while_watching, blocked_after_stop;
+} mask_probe;
+
+static void *watch_then_stop_first(void *arg) {
+    mask_probe *mp = (mask_probe *)arg;
+    CHECK_EQ(evl_init(&mp->loop), 0);
+    watch(&mp->loop, &mp->c, SIGUSR2);
+    CHECK_EQ(evl_run(&mp->loop, 0), 1);
+    mp->blocked_while_watching = blocked_in_this_thread(SIGUSR2);
+    __atomic_store_n(&mp->started, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&mp->go_stop, __ATOMIC_SEQ_CST)) sched_yield();
+    evl_signal_stop(&mp->loop, &mp->c.s);      /* not the last watcher of SIGUSR2 */
+    mp->blocked_after_stop = blocked_in_this_thread(SIGUSR2);
+    __atomic_store_n(&mp->stopped, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void thread_masks_stay_as_the_program_set_them(void) {
+    static mask_probe mp;
+    evl_loop loop;
+    caught c;
+    sigset_t pending;
+    t_thread th;
+    block_in_this_thread(SIGUSR2);
+    t_thread_start(&th, watch_then_stop_first, &mp);
+    while (!__atomic_load_n(&mp.started, __ATOMIC_SEQ_CST)) sched_yield();
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR2);
+    __atomic_store_n(&mp.go_stop, 1, __ATOMIC_SEQ_CST);
+    t_thread_join(&th);
+    evl_signal_stop(&loop, &c.s);              /* the last watcher */
+    CHECK(mp.blocked_while_watching);
+    CHECK(mp.blocked_after_stop);
+    CHECK(blocked_in_this_thread(SIGUSR2));
+    /* Before the program used evloop, SIGUSR2 stayed pending harmlessly; so it does afterwards. */
+    CHECK_EQ(kill(getpid(), SIGUSR2), 0);
+    CHECK_EQ(sigpending(&pending), 0);
+    CHECK(sigismember(&pending, SIGUSR2) == 1);
+    evl_deinit(&mp.loop);
+    evl_deinit(&loop);
+}
+
 const t_case signal_tests[] = {
     T(signal_calls_back_in_loop_context),
     T(signal_raised_right_after_start_is_not_lost),
@@ -313,5 +404,7 @@ const t_case signal_tests[] = {
     T(invalid_signals_are_refused),
     T(stopping_a_watcher_from_its_callback_is_safe),
     T(signals_from_another_thread_while_starting_and_stopping),
+    T(signal_still_arrives_after_the_first_watchers_thread_exited),
+    T(thread_masks_stay_as_the_program_set_them),
     T_END,
 };
