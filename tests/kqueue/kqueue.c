@@ -94,7 +94,8 @@
      - The kqueue descriptor can poll readable with nothing to report (a disabled knote's
        descriptor became ready, a watched signal arrived for another kqueue).  BSD also reads
        readable after a level-triggered event until the next kevent(); that part is emulated.
-     - A regular file on a file system without inotify is polled every KQEMU_POLL_NS.
+     - A regular file on a file system without inotify is polled every KQEMU_POLL_NS, and for
+       EV_CLEAR a write that leaves the size unchanged goes unseen.
      - Devices epoll refuses (/dev/null) are refused with ENODEV.
      - Re-adding a knote does not change its EV_ONESHOT/EV_CLEAR/EV_DISPATCH behaviour (FreeBSD
        keeps the flags of the first EV_ADD).
@@ -183,7 +184,8 @@ typedef struct kqemu_knote {
     int wd;                         /* inotify watch of a regular file, else -1 */
     dev_t dev;                      /* the file the descriptor named when the knote was made */
     ino_t ino;
-    uint64_t seen;                  /* EVFILT_SIGNAL: the delivery count last reported */
+    uint64_t seen;                  /* EVFILT_SIGNAL: the delivery count last reported; a file
+                                       polled without inotify: its size when last looked at */
     int exited, status;             /* EVFILT_PROC */
     int triggered;                  /* EVFILT_USER */
 } kqemu_knote;
@@ -522,6 +524,7 @@ static int kqemu_attach_fd(kqemu_kq *kq, kqemu_knote *kn) {
     if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode)) {
         if (kn->filter != EVFILT_READ && kn->filter != EVFILT_WRITE) return EINVAL;
         kn->kind = KQEMU_KIND_FILE;
+        kn->seen = (uint64_t)sb.st_size;
         if (kn->filter == EVFILT_READ) kqemu_watch_file(kq, kn);
         return 0;
     }
@@ -718,6 +721,10 @@ static int kqemu_run_fd_filter(kqemu_knote *kn, kqemu_state *st) {
         if (kn->filter == EVFILT_WRITE) {
             st->ready = 1;              /* FreeBSD: a vnode is always writable */
             return 0;
+        }
+        if (kn->wd < 0 && (uint64_t)sb.st_size != kn->seen) {
+            kn->seen = (uint64_t)sb.st_size;
+            kn->activated = 1;          /* no inotify: a new size stands for the write BSD sees */
         }
         st->data = (int64_t)sb.st_size - (at < 0 ? 0 : at);
         st->ready = st->data != 0;      /* BSD: not at the end of the file (beyond it counts too) */
@@ -1063,8 +1070,9 @@ static int kqemu_collect(kqemu_kq *kq, struct kevent *out, int max) {
         if (kn->flags & EV_DISPATCH) kn->enabled = 0;
     }
     if (got > 0) kq->next = (last + 1) % count;
-    /* A reported level-triggered knote stays queued on BSD: the kqueue stays readable. */
-    if (level || got == max) kqemu_poke(kq->wakefd);
+    /* A reported level-triggered knote stays queued on BSD: the kqueue stays readable.  So does
+       one the list had no room for (perhaps: the slots not looked at are not run). */
+    if (level || (got == max && i < count)) kqemu_poke(kq->wakefd);
     return got;
 }
 
