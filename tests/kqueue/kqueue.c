@@ -109,6 +109,12 @@
 #define KQEMU_NO_WRAPPERS 1
 #include "sys/event.h"
 
+/* This file calls the real functions, even if the header came in earlier with its wrappers. */
+#undef close
+#undef sigaction
+#undef signal
+#undef getsockopt
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -168,7 +174,14 @@ enum kqemu_kind {
 };
 
 /* What an epoll event in a main epoll stands for: the top byte of data.u64. */
-enum kqemu_tag { KQEMU_TAG_KNOTE, KQEMU_TAG_WAKE, KQEMU_TAG_SIGWAKE, KQEMU_TAG_SIGFD, KQEMU_TAG_INOTIFY, KQEMU_TAG_TIMER };
+enum kqemu_tag {
+    KQEMU_TAG_KNOTE,                /* a knote's own epoll or pidfd: generation and slot below */
+    KQEMU_TAG_WAKE,
+    KQEMU_TAG_SIGWAKE,
+    KQEMU_TAG_SIGFD,
+    KQEMU_TAG_INOTIFY,
+    KQEMU_TAG_TIMER
+};
 
 typedef struct kqemu_knote {
     unsigned char used, enabled, kind;
@@ -517,6 +530,7 @@ static int kqemu_attach_fd(kqemu_kq *kq, kqemu_knote *kn) {
     int fd = (int)kn->ident, inner, protocol = 0, err;
     socklen_t len = sizeof protocol;
     uint32_t interest = EPOLLIN | EPOLLRDHUP;
+    uint64_t tag = kqemu_tag(KQEMU_TAG_KNOTE, kn->gen, (unsigned)(kn - kq->kn));
     struct stat sb;
     if (fstat(fd, &sb) < 0) return errno;
     kn->dev = sb.st_dev;
@@ -538,7 +552,7 @@ static int kqemu_attach_fd(kqemu_kq *kq, kqemu_knote *kn) {
     inner = epoll_create1(EPOLL_CLOEXEC);
     if (inner < 0) return errno;
     if (kqemu_ctl(inner, EPOLL_CTL_ADD, fd, interest | EPOLLET, 0) < 0 ||
-        kqemu_ctl(kq->epfd, EPOLL_CTL_ADD, inner, EPOLLIN, kqemu_tag(KQEMU_TAG_KNOTE, kn->gen, (unsigned)(kn - kq->kn))) < 0) {
+        kqemu_ctl(kq->epfd, EPOLL_CTL_ADD, inner, EPOLLIN, tag) < 0) {
         err = errno == EPERM ? ENODEV : errno;  /* EPERM: a device that cannot be polled */
         close(inner);
         return err;
