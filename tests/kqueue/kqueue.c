@@ -59,8 +59,9 @@
    FreeBSD does not record an ignored SIGCHLD (it is not even sent): the default flavour keeps the
    real SIG_IGN there.  macOS records it: its flavour installs the recorder with SA_NOCLDWAIT, so
    children are still reaped by the kernel.  macOS only records signals sent to the process, not to
-   a thread (pthread_kill, and raise(), which on macOS is pthread_kill): its flavour skips
-   deliveries whose si_code is SI_TKILL.
+   a thread (xnu posts the knote only without PSIG_THREAD): pthread_kill, and raise() if it signals
+   the calling thread, as macOS's libc does as far as I know.  Its flavour skips deliveries whose
+   si_code is SI_TKILL, which is what glibc's raise() and pthread_kill() send.
 
    WHAT IS NOT EXACT
    =================
@@ -75,7 +76,9 @@
        while blocked coalesce to one.  A signal sent to one thread that blocks it is recorded only
        if that thread unblocks it or calls kevent().  Syscalls that do not restart (poll, nanosleep,
        epoll_wait) can see EINTR from the recorder where the program expects SIG_IGN; kevent()
-       itself retries.  An action with SA_RESETHAND keeps the recorder installed.  A child created
+       itself retries.  An action with SA_RESETHAND keeps the recorder installed.  The recorder reads
+       the program's action without the lock (two copies, the new one published after it is
+       written): two sigaction() calls during one delivery could show it a half-written action.  A child created
        with vfork/posix_spawn inherits the recorder, which exec turns into SIG_DFL where the program
        had SIG_IGN (fork is handled: see below).
      - `fflags` on EV_EOF carries the socket error, but Linux cannot read a socket's error without
