@@ -9,6 +9,7 @@
 #                   the ucontext fallback and without fibers
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
+#   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests
 #   make clean
 
 CC       = gcc
@@ -29,7 +30,7 @@ B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
         check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
-        check-alloc check-examples check-docs check-cross check-switch
+        check-alloc check-examples check-docs check-cross check-switch check-kqueue-emul
 
 all: $(B)/test examples
 
@@ -176,6 +177,35 @@ check-cross:
 check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind \
        check-examples check-switch check-cross
 	@echo "== make check: all passed"
+
+# ---- kqueue emulation -------------------------------------------------------------------------
+# kqueue/kevent emulated on Linux, to test a kqueue backend here: its own tests, in each flavour
+# (FreeBSD, FreeBSD without EVFILT_EXCEPT, macOS), and with epoll_pwait2 and pidfd_open treated as
+# missing (KQEMU_NOSYS=1).  Not part of `check` yet.
+
+KQEMU_SRC   = tests/kqueue/kqueue.c tests/kqueue/test_kqueue_emul.c
+KQEMU_DEPS  = $(KQEMU_SRC) tests/kqueue/sys/event.h
+KQEMU_BUILD = $(CC) $(OPT) $(TESTWARN) -pthread -Itests/kqueue
+
+$(B)/kqueue/test_kqueue_emul: $(KQEMU_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQEMU_BUILD) $(KQEMU_SRC) -o $@
+$(B)/kqueue/test_kqueue_emul-noexcept: $(KQEMU_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQEMU_BUILD) -DKQEMU_NO_EXCEPT $(KQEMU_SRC) -o $@
+$(B)/kqueue/test_kqueue_emul-macos: $(KQEMU_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQEMU_BUILD) -DKQEMU_MACOS $(KQEMU_SRC) -o $@
+
+check-kqueue-emul: $(B)/kqueue/test_kqueue_emul $(B)/kqueue/test_kqueue_emul-noexcept $(B)/kqueue/test_kqueue_emul-macos
+	@echo "== kqueue emulation: FreeBSD flavour"
+	./$(B)/kqueue/test_kqueue_emul
+	@echo "== kqueue emulation: FreeBSD flavour, without epoll_pwait2 and pidfd_open"
+	KQEMU_NOSYS=1 ./$(B)/kqueue/test_kqueue_emul
+	@echo "== kqueue emulation: FreeBSD flavour without EVFILT_EXCEPT"
+	./$(B)/kqueue/test_kqueue_emul-noexcept
+	@echo "== kqueue emulation: macOS flavour"
+	./$(B)/kqueue/test_kqueue_emul-macos
 
 # ---- benchmarks -------------------------------------------------------------------------------
 
