@@ -224,10 +224,6 @@
 #endif
 #endif
 
-#if (defined(EVLOOP_BACKEND_KQUEUE) || defined(EVLOOP_BACKEND_IOCP) || defined(EVLOOP_BACKEND_POLL)) && \
-    !defined(EVL__CONTEXT_ONLY)
-#error "evloop: only the epoll backend (Linux) exists in this version; kqueue, IOCP and poll are planned"
-#endif
 
 /* Fibers: which context switch this build uses.  Hand-written assembly for the CPUs below (see
    ">>cpu" near the end of the file); makecontext/swapcontext for any other, or when
@@ -370,9 +366,12 @@ struct evl_hook {
    per child watcher also defines EVL__CHILD_STATE as the type of that part. */
 #if defined(EVLOOP_BACKEND_EPOLL)
 #include "evloop_epoll.h"
-#else /* TEMPORARY until the other backends exist: the context-switch tests on Windows */
-typedef struct evl__backend { int unused; } evl__backend;
-typedef struct evl__os_loop { int unused; } evl__os_loop;
+#elif defined(EVLOOP_BACKEND_KQUEUE)
+#include "evloop_kqueue.h"
+#elif defined(EVLOOP_BACKEND_POLL)
+#include "evloop_poll.h"
+#elif defined(EVLOOP_BACKEND_IOCP)
+#include "evloop_iocp.h"
 #endif
 
 struct evl_child {
@@ -2687,6 +2686,12 @@ EVL__PRIVATE int evl__os_socket_error(int fd) {
 #define EVL__BACKEND_IMPLEMENTATION
 #if defined(EVLOOP_BACKEND_EPOLL)
 #include "evloop_epoll.h"
+#elif defined(EVLOOP_BACKEND_KQUEUE)
+#include "evloop_kqueue.h"
+#elif defined(EVLOOP_BACKEND_POLL)
+#include "evloop_poll.h"
+#elif defined(EVLOOP_BACKEND_IOCP)
+#include "evloop_iocp.h"
 #endif
 
 #endif /* !EVL__CONTEXT_ONLY */
