@@ -107,6 +107,10 @@ check-headers: $(HEADERS) tests/headers/impl.c tests/headers/use.c tests/headers
 	    $$cc $$flags -c tests/headers/impl.c -o $$o-impl.o; \
 	    $$cc $$flags tests/headers/use.c $$o-impl.o -o $$o-use; ./$$o-use > /dev/null; \
 	    $$cc $$flags tests/headers/static.c -o $$o-static; ./$$o-static; done
+	@if $(CC) -std=c99 -c tests/headers/include_order.c -o $(B)/headers/order.o 2> $(B)/headers/order.err; then \
+	    echo "   a system header before evloop.h compiled: the include-order check is gone"; exit 1; fi; \
+	    grep -q 'a system header came before evloop.h' $(B)/headers/order.err; \
+	    echo "   a system header before evloop.h stops the build with evloop's #error"
 	@set -e; for pair in $(HDR_CXX); do cxx=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers/$$cxx-$$std; \
 	    flags="-std=$$std -Wall -Wextra -Werror $(OPT)"; \
 	    echo "   $$cxx $$flags"; \

@@ -88,7 +88,8 @@
 
    The implementation needs POSIX and, on Linux, GNU declarations.  It defines _GNU_SOURCE itself,
    which works when evloop.h is the first header of the implementation file; otherwise define
-   _GNU_SOURCE yourself (or compile with -std=gnu99).
+   _GNU_SOURCE yourself (-D_GNU_SOURCE).  A system header before it stops the build with an #error
+   that says so.
 
    BACKENDS
    ========
@@ -465,6 +466,7 @@ typedef struct evl__wheel {
 typedef struct evl__ready {         /* one io event fetched from the kernel */
     evl_io *w;                      /* NULL once a callback stopped the watcher */
     unsigned revents;
+    int fd;                         /* w's, once delivered (-1 if not): for evl_dump afterwards */
 } evl__ready;
 
 #define EVL__MAX_SIGNAL 64
@@ -482,6 +484,7 @@ struct evl_loop {
     int async_sent;                 /* atomic: some evl_async_send since the last look */
     unsigned char woken, signals_due, children_due, asyncs_due;
     int ready_count;
+    int last_batch;                 /* events the last wait returned, kept for evl_dump */
     evl__node *walk_next, *walk_last;
     evl__node ios, files, prepares, checks, asyncs, signals, children;
     unsigned child_watchers_by_signal;
@@ -562,11 +565,24 @@ EVLOOP_API void evl__set_ref(evl_loop *loop, evl__node *link, int referenced);
    or directory, which epoll refuses, is accepted and reported ready at every iteration, as poll()
    would.  evl_io_start returns -EBADF for a closed or invalid descriptor, -EINVAL for unknown
    event bits, -EALREADY if the watcher is already active.  evl_io_set changes the interest of an
-   active or inactive watcher.  */
+   active or inactive watcher; if the kernel forgot the registration (the descriptor was closed and
+   its number reused while watched), it registers the descriptor again.  evl_io_active: 1 while
+   the watcher is started.
+   EVL_PRI is urgent data on a socket, and on sysfs, procfs and kernfs files (GPIO "value" files,
+   /proc/self/mounts) the change notification: such a file reports EVL_PRI | EVL_ERROR once right
+   after it is opened and after every change, and is always readable, so watch it for EVL_PRI
+   alone, and on each call lseek to 0 and read it again (see examples/gpio_sysfs.c).
+   A descriptor that a library closes and replaces by its own (a reconnect) must be followed:
+   evl_io_reset(loop, w, fd, events) stops w wherever it was (also if its old descriptor is already
+   closed), and starts it on fd with events; 0, or what evl_io_start returns (w is then stopped).
+   Stop a watcher before you close its descriptor, or reset it to the new one right after: a
+   watcher whose descriptor was closed hears nothing, even if the number comes back.  */
 EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, int fd, unsigned events);
 EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w);
 EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events);
+EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, int fd, unsigned events);
 EVLOOP_API void evl_io_stop(evl_loop *loop, evl_io *w);
+EVLOOP_API int evl_io_active(const evl_io *w);
 
 /* ---- Timers -----------------------------------------------------------------------------------
    evl_timer_start fires the timer `after` from now (the clock is read at the call), then every
@@ -647,6 +663,7 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
    freed or started again.  It keeps evl_run alive until then (unless evl_unref'd).  Returns 0,
    -EINVAL, or -ENOMEM (-errno) if the stack cannot be mapped.  f must not be a live fiber.
    evl_fiber_self: the running fiber, or NULL in a callback or outside the loop.
+   evl_fiber_loop: the loop f runs in (NULL if f was never started), for evl_now and deadlines.
    evl_fiber_done: 1 once f has returned (or was abandoned by evl_deinit), else 0.
    evl_fiber_cancel: the wait f is in returns -ECANCELED now; if f is not waiting, its next wait
    does.  Once: the wait after that is a normal one.  No-op for a finished fiber.
@@ -667,6 +684,12 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
    evl_read: bytes read (> 0), 0 at end of file, or -errno.
    evl_write: writes all len bytes, across partial writes: len or -errno (on an error or a timeout
      part of the data may have been written).
+   evl_write_all: the same, returning 0 or -errno, and the number of bytes that went out in
+     *written in both cases (a framed protocol needs it after -ETIMEDOUT); written may be NULL.
+   evl_until(deadline): the time left from now until deadline, 0 once it has passed: the timeout
+     of each call in a sequence that must end by one deadline (a reply read in several pieces):
+       evl_time deadline = evl_now_update(evl_fiber_loop(evl_fiber_self())) + EVL_MS(100);
+       n = evl_read(fd, buf, len, evl_until(deadline));
    evl_accept: the new descriptor, non-blocking and close-on-exec, or -errno.
    evl_connect: 0 once connected, or -errno (a blocking socket is made non-blocking for the
      duration of the call).  After -ETIMEDOUT or -ECANCELED the socket's state is unspecified.
@@ -680,6 +703,7 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
 EVLOOP_API int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *stack, size_t stack_size, evl_fiber_fn fn,
                                void *arg);
 EVLOOP_API evl_fiber *evl_fiber_self(void);
+EVLOOP_API evl_loop *evl_fiber_loop(const evl_fiber *f);
 EVLOOP_API int evl_fiber_done(const evl_fiber *f);
 EVLOOP_API void evl_fiber_cancel(evl_fiber *f);
 EVLOOP_API int evl_fiber_join(evl_fiber *f, evl_time timeout);
@@ -690,6 +714,8 @@ EVLOOP_API int evl_sleep(evl_time duration);
 EVLOOP_API int evl_yield(void);
 EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout);
 EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout);
+EVLOOP_API int evl_write_all(int fd, const void *buf, size_t len, evl_time timeout, size_t *written);
+EVLOOP_API evl_time evl_until(evl_time deadline);
 EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
 EVLOOP_API int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
 
@@ -726,9 +752,13 @@ EVLOOP_API void evl_chan_close(evl_chan *c);
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+/* evloop.h asks for _GNU_SOURCE itself, which glibc only hears before its first header. */
+#if defined(__GLIBC__) && !defined(__USE_GNU)
+#error "evloop: a system header came before evloop.h in the file that defines EVLOOP_IMPLEMENTATION: include evloop.h first there, or define _GNU_SOURCE before any include"
+#endif
 #if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
     !defined(_BSD_SOURCE) && !defined(__APPLE__)
-#error "evloop: the implementation needs POSIX declarations: include evloop.h first, or define _GNU_SOURCE, or compile with -std=gnu99"
+#error "evloop: the implementation needs POSIX declarations: include evloop.h first, or define _GNU_SOURCE"
 #endif
 #endif
 
@@ -1009,9 +1039,45 @@ static inline int evl__walk(evl_loop *loop, evl__node *head, void (*visit)(evl_l
     return evl__list_empty(head) ? 1 : evl__walk_list(loop, head, visit);
 }
 
-/* Makes every watcher on a list inactive without calling anything: evl_deinit. */
-EVL__PRIVATE void evl__detach_all(evl__node *head) {
-    while (!evl__list_empty(head)) evl__unlink(head->next);
+/* The number of nodes a walk may visit, for the walks that must end whatever the list holds
+   (evl_deinit, evl_dump): a watcher initialised again or freed while active can leave a list that
+   never comes back to its head.  The count stops at a NULL link or a node seen twice (Floyd's two
+   pointers: the slow one moves every other step), and the corruption is reported. */
+EVL__PRIVATE EVL__COLD size_t evl__list_length_checked(const evl__node *head) {
+    const evl__node *slow = head, *fast = head->next;
+    size_t count = 0;
+    while (fast != head) {
+        if (!fast || fast == slow) {
+            EVLOOP_ASSERT(!"evloop: a list of watchers is corrupt (a watcher initialised or freed while active?)");
+            break;
+        }
+        fast = fast->next;
+        if (++count % 2 == 0) slow = slow->next;
+    }
+    return count;
+}
+
+/* Makes every watcher on a list inactive without calling it (evl_deinit), after calling
+   release(loop, node) for each if given. */
+EVL__PRIVATE EVL__COLD void evl__detach_all(evl_loop *loop, evl__node *head, void (*release)(evl_loop *, evl__node *)) {
+    size_t k, count = evl__list_length_checked(head);
+    evl__node *n, *next;
+    for (n = head->next, k = 0; k < count; k++, n = n->next)
+        if (release) release(loop, n);
+    for (n = head->next, k = 0; k < count; k++, n = next) {
+        next = n->next;
+        n->next = NULL;
+    }
+    evl__list_init(head);
+}
+
+/* A start finds its watcher already first or last on the list it would join: *_init was called on
+   an active watcher, which made it look inactive.  Cheap to see, so refused; in the middle of a
+   list it cannot be seen (evl_deinit and evl_dump then stop at the damage). */
+EVL__PRIVATE int evl__initialised_while_active(const evl__node *list, const evl__node *n) {
+    int seen = list->next == n || evl__prev(list) == n;
+    EVLOOP_ASSERT(!seen);
+    return seen;
 }
 
 EVLOOP_API void evl__set_ref(evl_loop *loop, evl__node *link, int referenced) {
@@ -1170,21 +1236,22 @@ EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__list_init(&wh->slot[level][slot]);
 }
 
-/* Calls visit for every timer in the wheel and the due list. */
-EVL__PRIVATE void evl__wheel_each(const evl__wheel *wh, void (*visit)(evl_timer *, void *), void *arg) {
-    unsigned level, slot;
-    const evl__node *head;
+/* Calls visit for every timer in a list of the wheel; visit may unlink it. */
+EVL__PRIVATE EVL__COLD void evl__timers_each(const evl__node *head, void (*visit)(evl_timer *, void *), void *arg) {
+    size_t k, count = evl__list_length_checked(head);
     evl__node *n, *next;
-    for (n = wh->due.next; n != &wh->due; n = next) {
+    for (n = head->next, k = 0; k < count; k++, n = next) {
         next = n->next;
         visit(evl__timer_of(n), arg);
     }
+}
+
+/* Calls visit for every timer in the wheel and the due list. */
+EVL__PRIVATE EVL__COLD void evl__wheel_each(const evl__wheel *wh, void (*visit)(evl_timer *, void *), void *arg) {
+    unsigned level, slot;
+    evl__timers_each(&wh->due, visit, arg);
     for (level = 0; level < EVL__WHEEL_LEVELS; level++)
-        for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++)
-            for (head = &wh->slot[level][slot], n = head->next; n != head; n = next) {
-                next = n->next;
-                visit(evl__timer_of(n), arg);
-            }
+        for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__timers_each(&wh->slot[level][slot], visit, arg);
 }
 
 /* ---- Timers ---------------------------------------------------------------------------------- */
@@ -1304,6 +1371,8 @@ EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, int fd, unsigne
 EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w) {
     int rc;
     EVL__REFUSE_BAD_START(loop, w, EVL__KIND_IO);
+    if (evl__initialised_while_active(&loop->ios, &w->link) || evl__initialised_while_active(&loop->files, &w->link))
+        return -EALREADY;
     if (w->events & EVL__IO_BAD_EVENTS) return -EINVAL;
     if (w->fd < 0) return -EBADF;
     rc = evl__backend_io_start(loop, w);
@@ -1335,6 +1404,16 @@ EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events) {
     return 0;
 }
 
+EVLOOP_API int evl_io_active(const evl_io *w) { return w && evl__linked(&w->link); }
+
+EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, int fd, unsigned events) {
+    if (!w || w->kind != EVL__KIND_IO) return -EINVAL;
+    evl_io_stop(loop, w);
+    w->fd = fd;
+    w->events = evl__io_interest(events);
+    return evl_io_start(loop, w);
+}
+
 /* A stopped watcher's events still waiting in the batch must not be delivered. */
 EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w) {
     int i;
@@ -1364,6 +1443,8 @@ EVLOOP_API void evl_hook_start(evl_loop *loop, evl_hook *h) {
              (h->phase == EVL_PREPARE || h->phase == EVL_CHECK);
     EVLOOP_ASSERT(ok);
     if (!ok || evl__linked(&h->link)) return;
+    if (evl__initialised_while_active(&loop->prepares, &h->link) || evl__initialised_while_active(&loop->checks, &h->link))
+        return;
     h->loop_tag = loop->tag;
     evl__activate(loop, &h->link, h->phase == EVL_PREPARE ? &loop->prepares : &loop->checks);
 }
@@ -1384,6 +1465,7 @@ EVLOOP_API void evl_async_init(evl_async *a, evl_async_cb cb) {
 
 EVLOOP_API int evl_async_start(evl_loop *loop, evl_async *a) {
     EVL__REFUSE_BAD_START(loop, a, EVL__KIND_ASYNC);
+    if (evl__initialised_while_active(&loop->asyncs, &a->link)) return -EALREADY;
     EVL__STORE(&a->sent, 0);
     a->loop_tag = loop->tag;
     evl__activate(loop, &a->link, &loop->asyncs);
@@ -1557,6 +1639,7 @@ EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
 EVLOOP_API EVL__COLD int evl_signal_start(evl_loop *loop, evl_signal *s) {
     int rc;
     EVL__REFUSE_BAD_START(loop, s, EVL__KIND_SIGNAL);
+    if (evl__initialised_while_active(&loop->signals, &s->link)) return -EALREADY;
     if (s->signum < 1 || s->signum > EVL__MAX_SIGNAL || !evl__os_signal_valid(s->signum)) return -EINVAL;
     rc = evl__signal_acquire(loop, s->signum);
     if (rc < 0) return rc;
@@ -1585,6 +1668,7 @@ EVLOOP_API void evl_child_init(evl_child *c, evl_child_cb cb, evl_pid pid) {
 EVLOOP_API EVL__COLD int evl_child_start(evl_loop *loop, evl_child *c) {
     int rc;
     EVL__REFUSE_BAD_START(loop, c, EVL__KIND_CHILD);
+    if (evl__initialised_while_active(&loop->children, &c->link)) return -EALREADY;
     rc = evl__os_child_check(c->pid);
     if (rc < 0) return rc;
     rc = evl__backend_child_start(loop, c);
@@ -1633,12 +1717,14 @@ EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
     for (i = 0; i < loop->ready_count; i++) {
         evl_io *w = loop->ready[i].w;
         unsigned revents;
+        loop->ready[i].fd = w ? w->fd : -1;
         if (!w) continue;                           /* stopped by an earlier callback */
         /* Mask with the interest now: an earlier callback may have narrowed it. */
         revents = loop->ready[i].revents & ((unsigned)w->events | EVL_ERROR | EVL_HUP);
         if (revents) w->cb(loop, w, revents);
         if (evl__stopping(loop)) break;
     }
+    loop->last_batch = i < loop->ready_count ? i + 1 : loop->ready_count;
     loop->ready_count = 0;
 }
 
@@ -1758,13 +1844,26 @@ EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
     return 0;
 }
 
+EVL__PRIVATE void evl__release_signal_of(evl_loop *loop, evl__node *n) {
+    evl__signal_release(loop, EVL__CONTAINER(n, evl_signal, link)->signum);
+}
+
+EVL__PRIVATE void evl__release_child_of(evl_loop *loop, evl__node *n) {
+    evl_child *c = EVL__CONTAINER(n, evl_child, link);
+    if (!c->by_signal) evl__backend_child_stop(loop, c);
+}
+
+EVL__PRIVATE void evl__release_async_of(evl_loop *loop, evl__node *n) {
+    (void)loop;
+    EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
+}
+
 EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
     (void)unused;
     evl__unlink(&t->link);
 }
 
 EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
-    evl__node *n;
     if (!evl__loop_ok(loop)) return;
     /* In a child made by fork(), a loop that was running (in the forking callback, or on another
        of the parent's threads) is not running here: the child may deinit it. */
@@ -1773,24 +1872,18 @@ EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
         return;
     }
     /* Signals first: their handler may write to the wake-up descriptor until they are released. */
-    for (n = loop->signals.next; n != &loop->signals; n = n->next)
-        evl__signal_release(loop, EVL__CONTAINER(n, evl_signal, link)->signum);
-    evl__detach_all(&loop->signals);
+    evl__detach_all(loop, &loop->signals, evl__release_signal_of);
     if (loop->child_watchers_by_signal) evl__signal_release(loop, evl__os_sigchld());
     /* The backend closes its descriptors without changing kernel state that a forked parent may
        share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule. */
     evl__backend_deinit(loop);
     evl__abandon_fibers(loop);
-    for (n = loop->children.next; n != &loop->children; n = n->next)
-        evl__backend_child_stop(loop, EVL__CONTAINER(n, evl_child, link));
-    evl__detach_all(&loop->children);
-    for (n = loop->asyncs.next; n != &loop->asyncs; n = n->next)
-        EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
-    evl__detach_all(&loop->asyncs);
-    evl__detach_all(&loop->ios);
-    evl__detach_all(&loop->files);
-    evl__detach_all(&loop->prepares);
-    evl__detach_all(&loop->checks);
+    evl__detach_all(loop, &loop->children, evl__release_child_of);
+    evl__detach_all(loop, &loop->asyncs, evl__release_async_of);
+    evl__detach_all(loop, &loop->ios, NULL);
+    evl__detach_all(loop, &loop->files, NULL);
+    evl__detach_all(loop, &loop->prepares, NULL);
+    evl__detach_all(loop, &loop->checks, NULL);
     evl__wheel_each(&loop->wheel, evl__detach_timer, NULL);
     loop->refs = 0;
     loop->magic = 0;
@@ -2028,7 +2121,7 @@ EVL__PRIVATE int evl__fibers_pending(const evl_loop *loop) {
 /* evl_deinit: fibers that have not finished are never resumed; what they hold is released, and
    fibers of other loops that joined them are woken with -ECANCELED. */
 EVL__PRIVATE EVL__COLD void evl__abandon_fibers(evl_loop *loop) {
-    evl__detach_all(&loop->fibers_done);        /* finished; their callbacks are not called */
+    evl__detach_all(loop, &loop->fibers_done, NULL);   /* finished; their callbacks are not called */
     while (!evl__list_empty(&loop->fibers)) {
         evl_fiber *f = EVL__CONTAINER(loop->fibers.next, evl_fiber, link);
         evl__fiber_end_wait(f);
@@ -2075,6 +2168,8 @@ EVLOOP_API EVL__COLD int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *sta
 }
 
 EVLOOP_API evl_fiber *evl_fiber_self(void) { return evl__fiber_current; }
+
+EVLOOP_API evl_loop *evl_fiber_loop(const evl_fiber *f) { return f ? f->loop : NULL; }
 
 EVLOOP_API void evl_fiber_on_done(evl_fiber *f, evl_fiber_done_cb cb) {
     if (f && f->state >= EVL__FIBER_NEW && f->state < EVL__FIBER_DONE) f->done_cb = cb;
@@ -2200,25 +2295,37 @@ EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
     }
 }
 
-EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout) {
+EVLOOP_API int evl_write_all(int fd, const void *buf, size_t len, evl_time timeout, size_t *written) {
     const unsigned char *p = (const unsigned char *)buf;
     evl_time deadline = 0;
     size_t done = 0;
-    int kind = EVL__FD_UNKNOWN, ready = 0, rc;
+    int kind = EVL__FD_UNKNOWN, ready = 0, rc = 0;
     ssize_t n;
-    if (!evl__fiber_current) return -EPERM;
-    while (done < len) {
+    if (!evl__fiber_current) rc = -EPERM;
+    while (rc == 0 && done < len) {
         n = evl__os_transfer(fd, NULL, p + done, len - done, &kind, ready);
         ready = 0;                              /* a blocking descriptor waits before each write */
         if (n >= 0) {
             done += (size_t)n;
-            continue;
+        } else if (n != -EAGAIN) {
+            rc = (int)n;
+        } else if ((rc = evl_wait(fd, EVL_WRITE, evl__time_left(timeout, &deadline))) > 0) {
+            rc = 0;
+            ready = 1;
         }
-        if (n != -EAGAIN) return n;
-        if ((rc = evl_wait(fd, EVL_WRITE, evl__time_left(timeout, &deadline))) < 0) return rc;
-        ready = 1;
     }
-    return (ssize_t)len;
+    if (written) *written = done;
+    return rc;
+}
+
+EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout) {
+    int rc = evl_write_all(fd, buf, len, timeout, NULL);
+    return rc < 0 ? rc : (ssize_t)len;
+}
+
+EVLOOP_API evl_time evl_until(evl_time deadline) {
+    evl_time now = evl__clock_now();
+    return deadline > now ? deadline - now : 0;
 }
 
 EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout) {
@@ -2332,6 +2439,22 @@ EVL__PRIVATE void evl__dump_events(FILE *out, unsigned events) {
             events & EVL_PRI ? " PRI" : "", events ? "" : " none");
 }
 
+/* What the last wait reported, in the order it was delivered: a descriptor that shows up here at
+   every call while the loop keeps the CPU busy is one that stays ready (level-triggered), e.g. a
+   sysfs file watched for EVL_READ, or an error nobody reads. */
+EVL__PRIVATE EVL__COLD void evl__dump_last_wait(const evl_loop *loop, FILE *out) {
+    int i;
+    if (loop->last_batch == 0) return;
+    fprintf(out, "  last wait reported");
+    for (i = 0; i < loop->last_batch; i++) {
+        unsigned r = loop->ready[i].revents;
+        if (loop->ready[i].fd < 0) continue;
+        fprintf(out, "  fd %d%s%s%s%s%s", loop->ready[i].fd, r & EVL_READ ? " READ" : "", r & EVL_WRITE ? " WRITE" : "",
+                r & EVL_PRI ? " PRI" : "", r & EVL_ERROR ? " ERROR" : "", r & EVL_HUP ? " HUP" : "");
+    }
+    fprintf(out, "\n");
+}
+
 EVL__PRIVATE void evl__dump_io(const evl_loop *loop, const evl__node *n, FILE *out) {
     const evl_io *w = EVL__CONTAINER(n, evl_io, link);
     (void)loop;
@@ -2370,8 +2493,9 @@ EVL__PRIVATE void evl__dump_hook(const evl_loop *loop, const evl__node *n, FILE 
 
 EVL__PRIVATE EVL__COLD void evl__dump_list(const evl_loop *loop, const evl__node *head, FILE *out,
                                  void (*print)(const evl_loop *, const evl__node *, FILE *)) {
+    size_t k, count = evl__list_length_checked(head);
     const evl__node *n;
-    for (n = head->next; n != head; n = n->next) print(loop, n, out);
+    for (n = head->next, k = 0; k < count; k++, n = n->next) print(loop, n, out);
 }
 
 #if EVLOOP_HAS_FIBERS
@@ -2425,6 +2549,7 @@ EVLOOP_API EVL__COLD void evl_dump(const evl_loop *loop, FILE *out) {
     fprintf(out, "evl loop %p: backend %s, fd %d, now %.6f s, %u referenced watcher%s%s\n", (const void *)loop,
             evl__backend_name(), evl__backend_fd(loop), (double)loop->now / 1e9, loop->refs, loop->refs == 1 ? "" : "s",
             loop->running ? ", running" : "");
+    evl__dump_last_wait(loop, out);
     evl__dump_list(loop, &loop->ios, out, evl__dump_io);
     evl__dump_list(loop, &loop->files, out, evl__dump_io);
     ctx.loop = loop;

@@ -188,8 +188,11 @@ EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w) {
     return rc == -EPERM ? EVL__NOT_POLLABLE : rc;   /* epoll refuses regular files and directories */
 }
 
+/* ENOENT: the descriptor was closed while watched, which took it out of the set, and its number
+   now names another file: register that one. */
 EVL__PRIVATE int evl__backend_io_modify(evl_loop *loop, evl_io *w, unsigned events) {
-    return evl__epoll_ctl(loop, EPOLL_CTL_MOD, w->fd, evl__epoll_interest(events), w);
+    int rc = evl__epoll_ctl(loop, EPOLL_CTL_MOD, w->fd, evl__epoll_interest(events), w);
+    return rc == -ENOENT ? evl__epoll_ctl(loop, EPOLL_CTL_ADD, w->fd, evl__epoll_interest(events), w) : rc;
 }
 
 /* Errors are ignored: a descriptor closed before its watcher stopped has already left the set. */

@@ -254,6 +254,83 @@ static void file_watcher_set_changes_reported_events(void) {
     close(fd);
 }
 
+/* A library that closes its socket and opens another (a reconnect) usually gets the same number
+   back.  The kernel dropped the old registration at close, so the watcher hears nothing until it
+   is told: evl_io_reset follows the new descriptor, evl_io_set registers the number again. */
+static void reopen_at(int number, int fds[2]) {
+    int pair[2];
+    t_pipe(pair);
+    if (pair[1] == number) {                    /* keep the write end out of the way */
+        pair[1] = dup(number);
+        CHECK(pair[1] >= 0);
+    }
+    if (pair[0] != number) {
+        CHECK(dup2(pair[0], number) == number);
+        close(pair[0]);
+    }
+    fds[0] = number;
+    fds[1] = pair[1];
+}
+
+static void reset_follows_a_descriptor_closed_and_reopened_with_the_same_number(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2], again[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    close(fds[0]);                              /* behind the watcher's back */
+    close(fds[1]);
+    reopen_at(fds[0], again);
+    CHECK_EQ(write(again[1], "x", 1), 1);
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
+    CHECK_EQ(seen.calls, 0);                    /* deaf, as documented */
+    CHECK_EQ(evl_io_reset(&loop, &w, again[0], EVL_READ), 0);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(5)));
+    CHECK(seen.last & EVL_READ);
+    CHECK(evl_io_active(&w));
+    CHECK_EQ(evl_io_reset(&loop, &w, -1, EVL_READ), -EBADF);
+    CHECK(!evl_io_active(&w));                  /* a failed reset leaves it stopped */
+    evl_deinit(&loop);
+}
+
+static void set_registers_again_a_descriptor_the_kernel_forgot(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2], again[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    close(fds[0]);
+    close(fds[1]);
+    reopen_at(fds[0], again);
+    CHECK_EQ(evl_io_set(&loop, &w, EVL_READ), 0);
+    CHECK_EQ(write(again[1], "x", 1), 1);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(5)));
+    evl_io_stop(&loop, &w);
+    close(again[0]);
+    close(again[1]);
+    evl_deinit(&loop);
+}
+
+static void active_tells_whether_a_watcher_is_started(void) {
+    evl_loop loop;
+    evl_io w;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    evl_io_init(&w, t_record_io, fds[0], EVL_READ);
+    CHECK(!evl_io_active(&w));
+    CHECK(!evl_io_active(NULL));
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    CHECK(evl_io_active(&w));
+    evl_io_stop(&loop, &w);
+    CHECK(!evl_io_active(&w));
+    evl_deinit(&loop);
+}
+
 const t_case io_tests[] = {
     T(readable_pipe_calls_back_with_read),
     T(writable_pipe_calls_back_with_write),
@@ -269,5 +346,8 @@ const t_case io_tests[] = {
     T(regular_file_is_ready_at_every_iteration),
     T(directory_is_ready_at_every_iteration),
     T(file_watcher_set_changes_reported_events),
+    T(reset_follows_a_descriptor_closed_and_reopened_with_the_same_number),
+    T(set_registers_again_a_descriptor_the_kernel_forgot),
+    T(active_tells_whether_a_watcher_is_started),
     T_END,
 };

@@ -325,6 +325,50 @@ static void stopping_a_watcher_with_another_loop_is_reported_and_ignored(void) {
     evl_deinit(&b);
 }
 
+static void initialising_an_active_watcher_again_is_caught(void) {
+    evl_loop loop;
+    evl_io w;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    evl_io_init(&w, nop_io, fds[0], EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    evl_io_init(&w, nop_io, fds[0], EVL_READ);  /* the mistake: it looks inactive now */
+    t_asserts_expected = 1;
+    CHECK_EQ(evl_io_start(&loop, &w), -EALREADY);
+    CHECK_EQ(t_asserts, 1);
+    CHECK_EQ(evl_run(&loop, 0), 1);             /* counted once */
+    evl_deinit(&loop);
+}
+
+/* Past what a start can see: a watcher in the middle of its list initialised again, started, and
+   its neighbour stopped leaves a list that loops on itself.  evl_dump and evl_deinit must still
+   end, and say so. */
+static void dump_and_deinit_end_on_a_corrupted_list(void) {
+    evl_loop loop;
+    evl_io a, b, c;
+    int p[3][2], i;
+    FILE *devnull = fopen("/dev/null", "w");
+    CHECK(devnull != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < 3; i++) t_pipe(p[i]);
+    evl_io_init(&a, nop_io, p[0][0], EVL_READ);
+    evl_io_init(&b, nop_io, p[1][0], EVL_READ);
+    evl_io_init(&c, nop_io, p[2][0], EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &a), 0);
+    CHECK_EQ(evl_io_start(&loop, &b), 0);
+    CHECK_EQ(evl_io_start(&loop, &c), 0);
+    evl_io_stop(&loop, &b);
+    CHECK_EQ(evl_io_start(&loop, &b), 0);       /* now last: a, c, b */
+    evl_io_init(&c, nop_io, p[2][0], EVL_READ);  /* c, in the middle, forgets it is active */
+    evl_io_stop(&loop, &c);                      /* a no-op now */
+    t_asserts_expected = 1;
+    evl_dump(&loop, devnull);
+    evl_deinit(&loop);
+    CHECK(t_asserts >= 1);                      /* reached, and the damage was reported */
+    fclose(devnull);
+}
+
 const t_case misuse_tests[] = {
     T(null_loop_is_refused_by_every_function_that_returns_int),
     T(null_watchers_are_refused_or_ignored),
@@ -339,5 +383,7 @@ const t_case misuse_tests[] = {
     T(zeroed_loop_is_not_initialised),
     T(init_on_a_live_loop_is_refused),
     T(stopping_a_watcher_with_another_loop_is_reported_and_ignored),
+    T(initialising_an_active_watcher_again_is_caught),
+    T(dump_and_deinit_end_on_a_corrupted_list),
     T_END,
 };
