@@ -21,6 +21,7 @@
        >>backend                      includes evloop_<backend>.h a second time, for its code
        Fibers: the context switch     shared part, then one section per CPU: >>cpu x86_64,
                                       >>cpu i386, >>cpu AArch64, >>cpu ARM, >>cpu RISC-V 64,
+                                      >>cpu MIPS32 (o32), >>cpu MIPS64 (n64),
                                       >>cpu x86_64 Windows, >>cpu any other (ucontext)
      LICENSE                        at the end
 
@@ -115,7 +116,20 @@
      AArch64                              x19-x30, d8-d15
      ARM 32-bit, ARM or Thumb-2           r4-r11, lr, and d8-d15 with VFP
      RISC-V 64                            ra, s0-s11, and fs0-fs11 with the F or D extension
-     anything else                        makecontext/swapcontext (also with EVLOOP_FIBER_UCONTEXT)
+     MIPS32 o32, either byte order        $s0-$s7 $fp $ra, and $f20-$f31 with an FPU (FR=0, FPXX and
+                                          FR=1 alike)
+     MIPS64 n64, either byte order        $s0-$s7 $gp $fp $ra, and $f24-$f31 with an FPU
+     anything else                        makecontext/swapcontext where the C library has them
+                                          (glibc, uClibc with them, FreeBSD, NetBSD, DragonFly,
+                                          Solaris; always with EVLOOP_FIBER_UCONTEXT), else no fibers
+
+   Where there is neither an assembly switch for the CPU nor makecontext in the C library (musl,
+   bionic or newlib on 32-bit RISC-V, MIPS n32, m68k, SuperH...), fibers are left out by themselves,
+   as EVLOOP_NO_FIBERS leaves them out: the rest of the library is the same, so a program that does
+   not use fibers builds and links on every target in the default configuration.  evloop.h defines
+   EVLOOP_HAS_FIBERS to 1 when fibers are in and to 0 when they are not; a program that needs them
+   can test it (#if !EVLOOP_HAS_FIBERS / #error), or define EVLOOP_FIBER_UCONTEXT and link a
+   ucontext library of its own (libucontext, say).
 
    The floating-point rounding mode follows the ABI: per fiber on x86 (the control bits are
    callee-saved there), per thread elsewhere.  Stacks are yours, or mapped by the library with a
@@ -210,9 +224,21 @@
 #endif
 
 /* Fibers: which context switch this build uses.  Hand-written assembly for the CPUs below (see
-   ">>cpu" near the end of the file); makecontext/swapcontext for any other, or when
-   EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too.  EVLOOP_HAS_FIBERS tells the
-   program whether fibers are in this build. */
+   ">>cpu" near the end of the file); makecontext/swapcontext for any other CPU whose C library has
+   them, or when EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too; otherwise no fibers.
+   EVLOOP_HAS_FIBERS tells the program whether fibers are in this build.
+   The C libraries with makecontext: glibc; uClibc(-ng), which also defines __GLIBC__, only when
+   built with them; FreeBSD, NetBSD, DragonFly and Solaris.  musl, bionic, newlib and OpenBSD have
+   none, so a program that does not use fibers still builds there, without them.  <stdio.h>,
+   included above, has defined the C library's macros by now. */
+#if defined(__UCLIBC__)
+#if defined(__UCLIBC_HAS_CONTEXT_FUNCS__)
+#define EVL__LIBC_HAS_UCONTEXT 1
+#endif
+#elif defined(__GLIBC__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__DragonFly__) || defined(__sun)
+#define EVL__LIBC_HAS_UCONTEXT 1
+#endif
+
 #if defined(EVLOOP_NO_FIBERS)
 #define EVLOOP_HAS_FIBERS 0
 #elif defined(EVLOOP_FIBER_UCONTEXT)
@@ -235,10 +261,22 @@
 #define EVL__CTX_ARM 1                          /* Thumb-1-only cores take ucontext */
 #elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 64
 #define EVL__CTX_RISCV64 1
+#elif defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32 && __mips >= 2 && !defined(__mips_single_float)
+#define EVL__CTX_MIPS32 1                       /* o32; MIPS I (no ldc1/sdc1) takes ucontext */
+#elif defined(__mips__) && defined(_ABI64) && _MIPS_SIM == _ABI64 && !defined(__mips_single_float)
+#define EVL__CTX_MIPS64 1                       /* n64; n32 takes ucontext */
+#elif defined(__powerpc__) && !defined(__powerpc64__) && !defined(__SPE__) && !defined(_AIX) && !defined(__APPLE__)
+#define EVL__CTX_PPC32 1                        /* SysV; e500's SPE keeps doubles in GPRs: ucontext */
+#elif defined(__powerpc64__) && defined(_CALL_ELF) && !defined(_AIX)
+#define EVL__CTX_PPC64 1                        /* ELFv1 (_CALL_ELF 1) and ELFv2 (_CALL_ELF 2) */
+#elif defined(__s390x__)
+#define EVL__CTX_S390X 1
 #elif defined(_WIN32)
 #error "evloop: no fiber context switch for this Windows CPU; define EVLOOP_NO_FIBERS"
-#else
+#elif defined(EVL__LIBC_HAS_UCONTEXT)
 #define EVL__CTX_UCONTEXT 1
+#else
+#define EVLOOP_HAS_FIBERS 0                     /* neither assembly nor makecontext: no fibers */
 #endif
 #ifndef EVLOOP_HAS_FIBERS
 #define EVLOOP_HAS_FIBERS 1
@@ -3144,6 +3182,213 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
     ctx->sp = w;
 }
 #endif /* >>cpu RISC-V 64 */
+
+/* ---- >>cpu MIPS32 (o32) -----------------------------------------------------------------------
+   Callee-saved (SysV MIPS psABI, o32, "Function calling sequence"): $s0-$s7 ($16-$23), $s8/$fp
+   ($30) and $sp; $ra holds our return address and is saved with them.  $gp is not callee-saved in
+   o32: callers restore it after each call where it matters (PIC), and it is the same for all code
+   of a module, so a switch leaves it alone.  With a hardware FPU (__mips_hard_float) the o32 ABI
+   makes $f20-$f31 callee-saved as six even/odd pairs; the FR=1 extensions (FPXX, FP64) keep only
+   the even registers $f20, $f22 ... $f30, each 64 bits wide.  sdc1/ldc1 on the even registers are
+   right in every mode: with FR=0 they move the pair, with FR=1 the whole even register.  So one
+   switch serves -mfp32, -mfpxx and -mfp64 alike (ldc1/sdc1 need MIPS II; MIPS I takes ucontext,
+   and so does -msingle-float, whose ABI is another).  A soft-float build (__mips_soft_float)
+   saves no FP register: like the ARM variant, it is only correct if no code in the program keeps
+   values in $f20-$f31, and the symbol name says which variant it is.  FCSR (rounding mode, enables,
+   flags) is not mentioned by the psABI; like C11's floating-point environment it belongs to the
+   thread and is left alone.  A caller reserves 16 bytes at the bottom of its frame for the
+   callee's arguments, so start gets such an area; the stack is 8-aligned at calls.  The routines
+   assemble as standard MIPS (not MIPS16 or microMIPS) with the assembler filling delay slots. */
+#if defined(EVL__CTX_MIPS32)
+#if defined(__mips_hard_float)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips32_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS32 o32 ($f20-$f31)"
+#define EVL__CTX_MIPS32_FRAME "88"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips32_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS32 o32 (soft-float)"
+#define EVL__CTX_MIPS32_FRAME "40"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_mips32_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if defined(__mips_hard_float)
+#define EVL__CTX_MIPS32_FPU(op, base) /* base: offset of the even/odd pairs, six doubles */           \
+    "    " op " $f20, " base "+0($sp)\n"                                                           \
+    "    " op " $f22, " base "+8($sp)\n"                                                           \
+    "    " op " $f24, " base "+16($sp)\n"                                                          \
+    "    " op " $f26, " base "+24($sp)\n"                                                          \
+    "    " op " $f28, " base "+32($sp)\n"                                                          \
+    "    " op " $f30, " base "+40($sp)\n"
+#define EVL__CTX_MIPS32_GPR_BASE "48"
+#else
+#define EVL__CTX_MIPS32_FPU(op, base) ""
+#define EVL__CTX_MIPS32_GPR_BASE "0"
+#endif
+#define EVL__CTX_MIPS32_GPR(op)                                                                    \
+    "    " op " $s0, " EVL__CTX_MIPS32_GPR_BASE "+0($sp)\n"                                        \
+    "    " op " $s1, " EVL__CTX_MIPS32_GPR_BASE "+4($sp)\n"                                        \
+    "    " op " $s2, " EVL__CTX_MIPS32_GPR_BASE "+8($sp)\n"                                        \
+    "    " op " $s3, " EVL__CTX_MIPS32_GPR_BASE "+12($sp)\n"                                       \
+    "    " op " $s4, " EVL__CTX_MIPS32_GPR_BASE "+16($sp)\n"                                       \
+    "    " op " $s5, " EVL__CTX_MIPS32_GPR_BASE "+20($sp)\n"                                       \
+    "    " op " $s6, " EVL__CTX_MIPS32_GPR_BASE "+24($sp)\n"                                       \
+    "    " op " $s7, " EVL__CTX_MIPS32_GPR_BASE "+28($sp)\n"                                       \
+    "    " op " $fp, " EVL__CTX_MIPS32_GPR_BASE "+32($sp)\n"                                       \
+    "    " op " $ra, " EVL__CTX_MIPS32_GPR_BASE "+36($sp)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    addiu $sp, $sp, -" EVL__CTX_MIPS32_FRAME "\n"
+    EVL__CTX_MIPS32_GPR("sw")
+    EVL__CTX_MIPS32_FPU("sdc1", "0")
+    "    sw $sp, 0($a0)\n"            /* *save_sp = sp */
+    "    move $sp, $a1\n"             /* sp = load_sp: now on the other stack */
+    EVL__CTX_MIPS32_GPR("lw")
+    EVL__CTX_MIPS32_FPU("ldc1", "0")
+    "    addiu $sp, $sp, " EVL__CTX_MIPS32_FRAME "\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 31\n"
+    "    move $a0, $s1\n"
+    "    move $t9, $s0\n"             /* PIC code finds its $gp from $t9 */
+    "    jalr $t9\n"
+    "    break\n"
+    "    .cfi_endproc\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_MIPS32_FPU
+#undef EVL__CTX_MIPS32_GPR
+#undef EVL__CTX_MIPS32_GPR_BASE
+
+enum {
+#if defined(__mips_hard_float)
+    EVL__MIPS32_F20, EVL__MIPS32_F31 = EVL__MIPS32_F20 + 11,   /* $f20-$f31, a double per pair */
+#endif
+    EVL__MIPS32_S0, EVL__MIPS32_S1, EVL__MIPS32_S2, EVL__MIPS32_S3, EVL__MIPS32_S4, EVL__MIPS32_S5,
+    EVL__MIPS32_S6, EVL__MIPS32_S7, EVL__MIPS32_FP, EVL__MIPS32_RA,
+    EVL__MIPS32_ARGS, EVL__MIPS32_ARGS_END = EVL__MIPS32_ARGS + 3, /* start's callee may store $a0-$a3 */
+    EVL__MIPS32_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 8, EVL__MIPS32_FRAME_WORDS);
+    w[EVL__MIPS32_S0] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__MIPS32_S1] = (uintptr_t)ctx;
+    w[EVL__MIPS32_RA] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu MIPS32 (o32) */
+
+/* ---- >>cpu MIPS64 (n64) -----------------------------------------------------------------------
+   Callee-saved (MIPSpro N32/64 ABI handbook, "Calling convention implementations"; the n64 ABI):
+   $s0-$s7, $gp, $s8/$fp and $sp, all 64 bits; $ra holds our return address and is saved with
+   them.  Unlike o32, n64 makes $gp callee-saved, so it travels with each context.  With a
+   hardware FPU, $f24-$f31 are callee-saved, each 64 bits (FR=1 always).  A soft-float build saves
+   no FP register (see MIPS32).  FCSR is per thread, as on MIPS32.  The stack is 16-aligned and a
+   caller reserves no argument area. */
+#if defined(EVL__CTX_MIPS64)
+#if defined(__mips_hard_float)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips64_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS64 n64 ($f24-$f31)"
+#define EVL__CTX_MIPS64_FRAME "160"
+#define EVL__CTX_MIPS64_FPU(op)                                                                    \
+    "    " op " $f24, 88($sp)\n"                                                                   \
+    "    " op " $f25, 96($sp)\n"                                                                   \
+    "    " op " $f26, 104($sp)\n"                                                                  \
+    "    " op " $f27, 112($sp)\n"                                                                  \
+    "    " op " $f28, 120($sp)\n"                                                                  \
+    "    " op " $f29, 128($sp)\n"                                                                  \
+    "    " op " $f30, 136($sp)\n"                                                                  \
+    "    " op " $f31, 144($sp)\n"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips64_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS64 n64 (soft-float)"
+#define EVL__CTX_MIPS64_FRAME "96"
+#define EVL__CTX_MIPS64_FPU(op) ""
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_mips64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_MIPS64_GPR(op)                                                                    \
+    "    " op " $s0, 0($sp)\n"                                                                     \
+    "    " op " $s1, 8($sp)\n"                                                                     \
+    "    " op " $s2, 16($sp)\n"                                                                    \
+    "    " op " $s3, 24($sp)\n"                                                                    \
+    "    " op " $s4, 32($sp)\n"                                                                    \
+    "    " op " $s5, 40($sp)\n"                                                                    \
+    "    " op " $s6, 48($sp)\n"                                                                    \
+    "    " op " $s7, 56($sp)\n"                                                                    \
+    "    " op " $gp, 64($sp)\n"                                                                    \
+    "    " op " $fp, 72($sp)\n"                                                                    \
+    "    " op " $ra, 80($sp)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    daddiu $sp, $sp, -" EVL__CTX_MIPS64_FRAME "\n"
+    EVL__CTX_MIPS64_GPR("sd")
+    EVL__CTX_MIPS64_FPU("sdc1")
+    "    sd $sp, 0($a0)\n"
+    "    move $sp, $a1\n"
+    EVL__CTX_MIPS64_GPR("ld")
+    EVL__CTX_MIPS64_FPU("ldc1")
+    "    daddiu $sp, $sp, " EVL__CTX_MIPS64_FRAME "\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 31\n"
+    "    move $a0, $s1\n"
+    "    move $t9, $s0\n"
+    "    jalr $t9\n"
+    "    break\n"
+    "    .cfi_endproc\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_MIPS64_FPU
+#undef EVL__CTX_MIPS64_GPR
+
+enum {
+    EVL__MIPS64_S0, EVL__MIPS64_S1, EVL__MIPS64_S2, EVL__MIPS64_S3, EVL__MIPS64_S4, EVL__MIPS64_S5,
+    EVL__MIPS64_S6, EVL__MIPS64_S7, EVL__MIPS64_GP, EVL__MIPS64_FP, EVL__MIPS64_RA,
+#if defined(__mips_hard_float)
+    EVL__MIPS64_F24, EVL__MIPS64_F31 = EVL__MIPS64_F24 + 7,
+#endif
+    EVL__MIPS64_PAD,                            /* to 16 bytes */
+    EVL__MIPS64_FRAME_WORDS
+};
+
+/* A new context starts with its creator's $gp, which is what start's callee expects of a caller in
+   the same module. */
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__MIPS64_FRAME_WORDS);
+    uintptr_t gp;
+    __asm__("move %0, $gp" : "=r"(gp));
+    w[EVL__MIPS64_S0] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__MIPS64_S1] = (uintptr_t)ctx;
+    w[EVL__MIPS64_GP] = gp;
+    w[EVL__MIPS64_RA] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu MIPS64 (n64) */
 
 /* ---- >>cpu x86_64 Windows ---------------------------------------------------------------------
    Hand-written asm rather than Windows' fibers: CreateFiber allocates the stack and its bookkeeping

@@ -268,6 +268,110 @@ __asm__(
 #undef FS
 #undef FSET
 #undef FCHK
+
+#elif defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32
+#define TEST_PROBE_AVAILABLE 1
+/* frame: [0..15] the callee's argument area, [16] a double to move FP values through, [24] seed,
+   [32..79] caller's $f20-$f30 (even; pairs with FR=0), [80..119] caller's $s0-$s7 $fp $ra */
+#if defined(__mips_hard_float)
+#  define TEST_PROBE_WHAT "$s0-$s7 $fp, $f20-$f30 even as doubles (with FR=0 the pairs $f20-$f31)"
+#  define FSAVE(op) "    " op " $f20, 32($sp)\n    " op " $f22, 40($sp)\n    " op " $f24, 48($sp)\n" \
+                    "    " op " $f26, 56($sp)\n    " op " $f28, 64($sp)\n    " op " $f30, 72($sp)\n"
+/* both halves of the double differ, so a register pair that lost either half is seen */
+#  define FSET(r, k) "    addiu $t0, $a2, " #k "\n    sw $t0, 16($sp)\n    addiu $t0, $a2, " #k "+50\n" \
+                     "    sw $t0, 20($sp)\n    ldc1 " r ", 16($sp)\n"
+#  define FCHK(r, k) "    sdc1 " r ", 16($sp)\n    lw $t1, 16($sp)\n    addiu $t0, $a2, " #k "\n" \
+                     "    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n    lw $t1, 20($sp)\n" \
+                     "    addiu $t0, $a2, " #k "+50\n    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n"
+#else
+#  define TEST_PROBE_WHAT "$s0-$s7 $fp (soft-float)"
+#  define FSAVE(op) ""
+#  define FSET(r, k) ""
+#  define FCHK(r, k) ""
+#endif
+#define XR(op) "    " op " $s0, 80($sp)\n    " op " $s1, 84($sp)\n    " op " $s2, 88($sp)\n" \
+               "    " op " $s3, 92($sp)\n    " op " $s4, 96($sp)\n    " op " $s5, 100($sp)\n" \
+               "    " op " $s6, 104($sp)\n    " op " $s7, 108($sp)\n    " op " $fp, 112($sp)\n" \
+               "    " op " $ra, 116($sp)\n"
+#define X(r, k) "    addiu $t0, $a2, " #k "\n    xor $t0, $t0, " r "\n    or $v0, $v0, $t0\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    .set push\n    .set nomips16\n    .set nomicromips\n    .set reorder\n"
+    "    addiu $sp, $sp, -120\n"
+    XR("sw") FSAVE("sdc1")
+    "    sw $a2, 24($sp)\n"
+    "    move $t9, $a0\n    move $a0, $a1\n"
+    "    addiu $s0, $a2, 1\n    addiu $s1, $a2, 2\n    addiu $s2, $a2, 3\n    addiu $s3, $a2, 4\n"
+    "    addiu $s4, $a2, 5\n    addiu $s5, $a2, 6\n    addiu $s6, $a2, 7\n    addiu $s7, $a2, 8\n"
+    "    addiu $fp, $a2, 9\n"
+    FSET("$f20", 21) FSET("$f22", 22) FSET("$f24", 23) FSET("$f26", 24) FSET("$f28", 25) FSET("$f30", 26)
+    "    jalr $t9\n"
+    "    lw $a2, 24($sp)\n    move $v0, $zero\n"
+    X("$s0", 1) X("$s1", 2) X("$s2", 3) X("$s3", 4) X("$s4", 5) X("$s5", 6) X("$s6", 7) X("$s7", 8)
+    X("$fp", 9)
+    FCHK("$f20", 21) FCHK("$f22", 22) FCHK("$f24", 23) FCHK("$f26", 24) FCHK("$f28", 25) FCHK("$f30", 26)
+    XR("lw") FSAVE("ldc1")
+    "    addiu $sp, $sp, 120\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    TEST_PROBE_END);
+#undef X
+#undef XR
+#undef FSAVE
+#undef FSET
+#undef FCHK
+
+#elif defined(__mips__) && defined(_ABI64) && _MIPS_SIM == _ABI64
+#define TEST_PROBE_AVAILABLE 1
+/* frame: [0] seed, [8..95] caller's $s0-$s7 $gp $fp $ra, [96..159] caller's $f24-$f31.  $gp may
+   hold anything across the call: the C function called sets up its own from $t9 and restores
+   ours, as n64 makes it callee-saved. */
+#if defined(__mips_hard_float)
+#  define TEST_PROBE_WHAT "$s0-$s7 $gp $fp, $f24-$f31"
+#  define FSAVE(op) "    " op " $f24, 96($sp)\n    " op " $f25, 104($sp)\n    " op " $f26, 112($sp)\n" \
+                    "    " op " $f27, 120($sp)\n    " op " $f28, 128($sp)\n    " op " $f29, 136($sp)\n" \
+                    "    " op " $f30, 144($sp)\n    " op " $f31, 152($sp)\n"
+#  define FSET(r, k) "    daddiu $t0, $a2, " #k "\n    dmtc1 $t0, " r "\n"
+#  define FCHK(r, k) "    dmfc1 $t1, " r "\n    daddiu $t0, $a2, " #k "\n    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n"
+#else
+#  define TEST_PROBE_WHAT "$s0-$s7 $gp $fp (soft-float)"
+#  define FSAVE(op) ""
+#  define FSET(r, k) ""
+#  define FCHK(r, k) ""
+#endif
+#define XR(op) "    " op " $s0, 8($sp)\n    " op " $s1, 16($sp)\n    " op " $s2, 24($sp)\n" \
+               "    " op " $s3, 32($sp)\n    " op " $s4, 40($sp)\n    " op " $s5, 48($sp)\n" \
+               "    " op " $s6, 56($sp)\n    " op " $s7, 64($sp)\n    " op " $gp, 72($sp)\n" \
+               "    " op " $fp, 80($sp)\n    " op " $ra, 88($sp)\n"
+#define X(r, k) "    daddiu $t0, $a2, " #k "\n    xor $t0, $t0, " r "\n    or $v0, $v0, $t0\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    .set push\n    .set nomips16\n    .set nomicromips\n    .set reorder\n"
+    "    daddiu $sp, $sp, -160\n"
+    XR("sd") FSAVE("sdc1")
+    "    sd $a2, 0($sp)\n"
+    "    move $t9, $a0\n    move $a0, $a1\n"
+    "    daddiu $s0, $a2, 1\n    daddiu $s1, $a2, 2\n    daddiu $s2, $a2, 3\n    daddiu $s3, $a2, 4\n"
+    "    daddiu $s4, $a2, 5\n    daddiu $s5, $a2, 6\n    daddiu $s6, $a2, 7\n    daddiu $s7, $a2, 8\n"
+    "    daddiu $gp, $a2, 9\n    daddiu $fp, $a2, 10\n"
+    FSET("$f24", 21) FSET("$f25", 22) FSET("$f26", 23) FSET("$f27", 24)
+    FSET("$f28", 25) FSET("$f29", 26) FSET("$f30", 27) FSET("$f31", 28)
+    "    jalr $t9\n"
+    "    ld $a2, 0($sp)\n    move $v0, $zero\n"
+    X("$s0", 1) X("$s1", 2) X("$s2", 3) X("$s3", 4) X("$s4", 5) X("$s5", 6) X("$s6", 7) X("$s7", 8)
+    X("$gp", 9) X("$fp", 10)
+    FCHK("$f24", 21) FCHK("$f25", 22) FCHK("$f26", 23) FCHK("$f27", 24)
+    FCHK("$f28", 25) FCHK("$f29", 26) FCHK("$f30", 27) FCHK("$f31", 28)
+    XR("ld") FSAVE("ldc1")
+    "    daddiu $sp, $sp, 160\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    TEST_PROBE_END);
+#undef X
+#undef XR
+#undef FSAVE
+#undef FSET
+#undef FCHK
 #endif
 
 #if defined(TEST_PROBE_AVAILABLE)

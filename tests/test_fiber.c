@@ -1136,6 +1136,7 @@ static void callee_saved_registers_survive_switches(void) {
 #endif
 }
 
+#if defined(FE_UPWARD) && defined(FE_DOWNWARD)   /* not with a soft-float C library */
 static int fp_mode_seen[2];
 
 static void keep_a_rounding_mode(void *arg) {
@@ -1146,6 +1147,7 @@ static void keep_a_rounding_mode(void *arg) {
         fp_mode_seen[i] = fegetround();
     }
 }
+#endif
 
 /* x86's ABIs make the rounding-mode bits callee-saved, so each fiber keeps its own; the other
    ABIs make the floating-point control register global, so the thread's mode is shared. */

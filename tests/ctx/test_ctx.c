@@ -32,7 +32,8 @@
 
 #define NOINLINE __attribute__((noinline))
 
-#if defined(EVL__CTX_ARM)
+/* What each ABI promises at a call: 8 bytes on 32-bit ARM, MIPS o32 and s390x, 16 elsewhere. */
+#if defined(__arm__) || (defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32) || defined(__s390x__)
 #  define ABI_STACK_ALIGN 8
 #else
 #  define ABI_STACK_ALIGN 16
@@ -239,6 +240,20 @@ static void pr_entry(void *arg)
 }
 #endif
 
+#if defined(EVL__CTX_MIPS32) && defined(__mips_hard_float)
+/* Which FPU mode this process runs in: with FR=0 a double in $f0 has its high half in $f1, with
+   FR=1 $f1 is a register of its own.  The switch must be right in both. */
+static int mips_fr(void)
+{
+    volatile double one = 1.0;
+    unsigned odd;
+    __asm__ __volatile__(".set push\n\t.set fp=xx\n\t.set oddspreg\n\t"
+                         "ldc1 $f0, %1\n\tmfc1 %0, $f1\n\t.set pop"
+                         : "=r"(odd) : "m"(one) : "$f0", "$f1");
+    return odd == 0x3ff00000u ? 0 : 1;
+}
+#endif
+
 static void test_callee_saved_registers_survive_switches(void)
 {
 #if defined(TEST_PROBE_AVAILABLE)
@@ -260,6 +275,9 @@ static void test_callee_saved_registers_survive_switches(void)
             break;
     }
     printf("    probed: %s\n", TEST_PROBE_WHAT);
+#if defined(EVL__CTX_MIPS32) && defined(__mips_hard_float)
+    printf("    FPU mode here: FR=%d\n", mips_fr());
+#endif
 #else
     SKIP("no register probe for this CPU");
 #endif
