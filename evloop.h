@@ -22,6 +22,7 @@
        Fibers: the context switch     shared part, then one section per CPU: >>cpu x86_64,
                                       >>cpu i386, >>cpu AArch64, >>cpu ARM, >>cpu RISC-V 64,
                                       >>cpu MIPS32 (o32), >>cpu MIPS64 (n64),
+                                      >>cpu PowerPC 32-bit, >>cpu PowerPC 64-bit, >>cpu s390x,
                                       >>cpu x86_64 Windows, >>cpu any other (ucontext)
      LICENSE                        at the end
 
@@ -119,6 +120,11 @@
      MIPS32 o32, either byte order        $s0-$s7 $fp $ra, and $f20-$f31 with an FPU (FR=0, FPXX and
                                           FR=1 alike)
      MIPS64 n64, either byte order        $s0-$s7 $gp $fp $ra, and $f24-$f31 with an FPU
+     PowerPC 32-bit (SysV)                r14-r31, CR2-CR4, lr, f14-f31 with an FPU, v20-v31 and
+                                          VRSAVE with AltiVec
+     PowerPC 64-bit, ELFv2 (either byte   r14-r31, r2 (TOC), CR2-CR4, lr, f14-f31 with an FPU,
+       order) and ELFv1 (big-endian)      v20-v31 with AltiVec/VSX (and VRSAVE under ELFv1)
+     s390x                                r6-r14, f8-f15
      anything else                        makecontext/swapcontext where the C library has them
                                           (glibc, uClibc with them, FreeBSD, NetBSD, DragonFly,
                                           Solaris; always with EVLOOP_FIBER_UCONTEXT), else no fibers
@@ -162,7 +168,8 @@
        use signals and child watchers from only one of them.
      - In a child created by fork(), the only thing to do with an inherited loop is evl_deinit.
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
-       the assembly; a C++ exception must not leave a fiber's function.
+       the assembly; MIPS n32, MIPS I, MIPS -msingle-float and PowerPC e500 (SPE) take ucontext;
+       a C++ exception must not leave a fiber's function.
 */
 #ifndef EVLOOP_H
 #define EVLOOP_H
@@ -3389,6 +3396,414 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
     ctx->sp = w;
 }
 #endif /* >>cpu MIPS64 (n64) */
+
+/* ---- >>cpu PowerPC 32-bit (SysV) --------------------------------------------------------------
+   Callee-saved (System V ABI PowerPC Processor Supplement, "Registers"; the AltiVec PIM for the
+   vector registers): r14-r31, f14-f31 (64 bits each) with an FPU, the condition register fields
+   CR2-CR4, r1; the link register holds our return address and is saved with them.  r2 (the thread
+   pointer) and r13 (the small-data anchor) are fixed for the thread and left alone.  With AltiVec
+   (__ALTIVEC__: any build where the compiler may use vector registers), v20-v31 and the VRSAVE
+   register are callee-saved too.  A soft-float build (_SOFT_FLOAT or __NO_FPRS__) saves no FP
+   register: it is only correct if no code in the program keeps values in f14-f31, and the symbol
+   name says which variant it is (e500's SPE, which keeps doubles in the upper halves of the GPRs,
+   takes ucontext).  FPSCR holds the rounding mode, enables and flags; like the ELFv2 ABI's
+   "limited-access" rule for it, its modes change only through calls meant to change the thread's
+   FP environment (fesetround), so it is per thread and not saved.  The frame keeps the ABI's
+   layout: a back chain at 0, 4 left for a callee's LR, the saved LR, CR, GPRs, FPRs, VRSAVE and
+   VRs above; the stack is 16-aligned, and start gets a minimal frame (back chain 0, so stack
+   walks end there) for the function it calls. */
+#if defined(EVL__CTX_PPC32)
+#if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
+#define EVL__CTX_PPC32_FPU 1
+#endif
+#if defined(EVL__CTX_PPC32_FPU) && defined(__ALTIVEC__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_fpu_altivec_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (f14-f31, v20-v31)"
+#define EVL__CTX_PPC32_FRAME "432"
+#define EVL__CTX_PPC32_VR "232"             /* VRSAVE; v20-v31 from 240 */
+#elif defined(EVL__CTX_PPC32_FPU)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (f14-f31)"
+#define EVL__CTX_PPC32_FRAME "240"
+#elif defined(__ALTIVEC__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_altivec_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (soft-float, v20-v31)"
+#define EVL__CTX_PPC32_FRAME "288"
+#define EVL__CTX_PPC32_VR "88"              /* VRSAVE; v20-v31 from 96 */
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (soft-float)"
+#define EVL__CTX_PPC32_FRAME "96"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_ppc32_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_PPC32_GPR(op)                                                                     \
+    "    " op " %r14, 16(%r1)\n    " op " %r15, 20(%r1)\n    " op " %r16, 24(%r1)\n"               \
+    "    " op " %r17, 28(%r1)\n    " op " %r18, 32(%r1)\n    " op " %r19, 36(%r1)\n"               \
+    "    " op " %r20, 40(%r1)\n    " op " %r21, 44(%r1)\n    " op " %r22, 48(%r1)\n"               \
+    "    " op " %r23, 52(%r1)\n    " op " %r24, 56(%r1)\n    " op " %r25, 60(%r1)\n"               \
+    "    " op " %r26, 64(%r1)\n    " op " %r27, 68(%r1)\n    " op " %r28, 72(%r1)\n"               \
+    "    " op " %r29, 76(%r1)\n    " op " %r30, 80(%r1)\n    " op " %r31, 84(%r1)\n"
+#if defined(EVL__CTX_PPC32_FPU)
+#define EVL__CTX_PPC32_FPR(op)                                                                     \
+    "    " op " %f14, 88(%r1)\n    " op " %f15, 96(%r1)\n    " op " %f16, 104(%r1)\n"              \
+    "    " op " %f17, 112(%r1)\n    " op " %f18, 120(%r1)\n    " op " %f19, 128(%r1)\n"            \
+    "    " op " %f20, 136(%r1)\n    " op " %f21, 144(%r1)\n    " op " %f22, 152(%r1)\n"            \
+    "    " op " %f23, 160(%r1)\n    " op " %f24, 168(%r1)\n    " op " %f25, 176(%r1)\n"            \
+    "    " op " %f26, 184(%r1)\n    " op " %f27, 192(%r1)\n    " op " %f28, 200(%r1)\n"            \
+    "    " op " %f29, 208(%r1)\n    " op " %f30, 216(%r1)\n    " op " %f31, 224(%r1)\n"
+#else
+#define EVL__CTX_PPC32_FPR(op) ""
+#endif
+#if defined(__ALTIVEC__)
+/* VRSAVE at the given offset, then v20-v31 16 bytes apart from the next 16-byte boundary */
+#define EVL__CTX_PPC32_VRS(op, spr)                                                                \
+    "    " spr " %r0\n"                                                                            \
+    "    addi %r5, %r1, " EVL__CTX_PPC32_VR "+8\n"                                                 \
+    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+#define EVL__CTX_PPC32_SAVE_VR                                                                     \
+    EVL__CTX_PPC32_VRS("stvx", "mfvrsave") "    stw %r0, " EVL__CTX_PPC32_VR "(%r1)\n"
+#define EVL__CTX_PPC32_LOAD_VR                                                                     \
+    "    lwz %r0, " EVL__CTX_PPC32_VR "(%r1)\n" EVL__CTX_PPC32_VRS("lvx", "mtvrsave")
+#else
+#define EVL__CTX_PPC32_SAVE_VR ""
+#define EVL__CTX_PPC32_LOAD_VR ""
+#endif
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    mflr %r0\n"
+    "    stwu %r1, -" EVL__CTX_PPC32_FRAME "(%r1)\n"
+    "    stw %r0, 8(%r1)\n"
+    "    mfcr %r0\n"
+    "    stw %r0, 12(%r1)\n"
+    EVL__CTX_PPC32_GPR("stw")
+    EVL__CTX_PPC32_FPR("stfd")
+    EVL__CTX_PPC32_SAVE_VR
+    "    stw %r1, 0(%r3)\n"           /* *save_sp = sp */
+    "    mr %r1, %r4\n"               /* sp = load_sp: now on the other stack */
+    "    lwz %r0, 8(%r1)\n"
+    "    mtlr %r0\n"
+    "    lwz %r0, 12(%r1)\n"
+    "    mtcrf 0x38, %r0\n"           /* CR2-CR4 only: the other fields are the caller's to lose */
+    EVL__CTX_PPC32_GPR("lwz")
+    EVL__CTX_PPC32_FPR("lfd")
+    EVL__CTX_PPC32_LOAD_VR
+    "    addi %r1, %r1, " EVL__CTX_PPC32_FRAME "\n"
+    "    blr\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM));
+/* A statement of its own: C99 compilers need take no string literal longer than 4095 bytes. */
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 65\n"         /* the link register: no caller to unwind to */
+    "    mtctr %r14\n"
+    "    mr %r3, %r15\n"
+    "    bctrl\n"
+    "    trap\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_PPC32_GPR
+#undef EVL__CTX_PPC32_FPR
+#undef EVL__CTX_PPC32_VRS
+#undef EVL__CTX_PPC32_SAVE_VR
+#undef EVL__CTX_PPC32_LOAD_VR
+
+enum {
+    EVL__PPC32_BACK_CHAIN, EVL__PPC32_CALLEE_LR, EVL__PPC32_LR, EVL__PPC32_CR,
+    EVL__PPC32_R14, EVL__PPC32_R15, EVL__PPC32_R31 = EVL__PPC32_R14 + 17,
+#if defined(EVL__CTX_PPC32_FPU)
+    EVL__PPC32_F14, EVL__PPC32_F31_LOW = EVL__PPC32_F14 + 35,   /* f14-f31, two words each */
+#endif
+#if defined(__ALTIVEC__)
+    EVL__PPC32_VRSAVE, EVL__PPC32_V20 = EVL__PPC32_VRSAVE + 2,     /* v20-v31 16-aligned, four words each */
+    EVL__PPC32_V31_LAST = EVL__PPC32_V20 + 47,
+#endif
+    EVL__PPC32_SAVED_END,
+    EVL__PPC32_START = (EVL__PPC32_SAVED_END + 3) / 4 * 4, /* the frame is a multiple of 16 bytes */
+    EVL__PPC32_START_END = EVL__PPC32_START + 3, /* start's frame: back chain, a callee's LR, padding */
+    EVL__PPC32_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__PPC32_FRAME_WORDS);
+#if defined(__ALTIVEC__)
+    uint32_t vrsave;
+    __asm__ __volatile__("mfvrsave %0" : "=r"(vrsave));
+    w[EVL__PPC32_VRSAVE] = vrsave;              /* the creator's, as a new thread inherits it */
+#endif
+    w[EVL__PPC32_LR] = (uintptr_t)&evl__ctx_start_asm;
+    w[EVL__PPC32_R14] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__PPC32_R15] = (uintptr_t)ctx;
+    ctx->sp = w;
+}
+#undef EVL__CTX_PPC32_FPU
+#endif /* >>cpu PowerPC 32-bit */
+
+/* ---- >>cpu PowerPC 64-bit (ELFv2 and ELFv1) ----------------------------------------------------
+   Callee-saved (64-bit ELF V2 ABI Specification 2.2.1.1 "Register Roles"; 64-bit PowerPC ELF ABI
+   Supplement 1.9, 3.2.1 for ELFv1): r14-r31, f14-f31 (doubleword 0 of vs14-vs31), the condition
+   register fields CR2-CR4, r1; the link register holds our return address and is saved with them.
+   With AltiVec or VSX (__ALTIVEC__; always on little-endian ELFv2, which requires POWER8), v20-v31
+   (vs52-vs63) are callee-saved in full, and under ELFv1 also VRSAVE, which ELFv2 reserves (so it
+   is left alone there).  r13 is the thread pointer, fixed.  r2, the TOC pointer, is nonvolatile
+   too: a call to a function in the same module (the switch is one) does not reload it, so each
+   context keeps the TOC of the code it switched from, which matters once code of several modules
+   (a program and a shared library) runs on fibers.  FPSCR is "limited-access": its modes change
+   only through calls meant to change them, so it is per thread and not saved.  A soft-float build
+   (_SOFT_FLOAT) saves no FP register.  ELFv1 function pointers point to descriptors (entry
+   address, TOC, environment): start calls entry through its descriptor, and a new frame's return
+   address is the code address read from start's own descriptor, which the assembly provides in
+   .opd next to the code.  ELFv2 calls through a pointer with the function's address in r12, from
+   which it computes its TOC.  The stack is 16-aligned; the frame has the ABI's header (back
+   chain, CR, LR, TOC slots) with the saved state above, and start gets a minimal frame with a
+   zero back chain (32 bytes under ELFv2, 112 with the parameter save area under ELFv1). */
+#if defined(EVL__CTX_PPC64)
+#if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
+#define EVL__CTX_PPC64_FPU 1
+#endif
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_ABI "elfv2"
+#define EVL__CTX_PPC64_START_FRAME 4            /* words: back chain, CR, LR, TOC */
+#else
+#define EVL__CTX_PPC64_ABI "elfv1"
+#define EVL__CTX_PPC64_START_FRAME 14           /* the same, two reserved, eight for parameters */
+#endif
+#if defined(EVL__CTX_PPC64_FPU) && defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VARIANT "fpu_altivec"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (f14-f31, v20-v31)"
+#define EVL__CTX_PPC64_FRAME "528"
+#define EVL__CTX_PPC64_VR "320"             /* VRSAVE (ELFv1); v20-v31 from 336 */
+#elif defined(EVL__CTX_PPC64_FPU)
+#define EVL__CTX_PPC64_VARIANT "fpu"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (f14-f31)"
+#define EVL__CTX_PPC64_FRAME "320"
+#elif defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VARIANT "altivec"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (soft-float, v20-v31)"
+#define EVL__CTX_PPC64_FRAME "384"
+#define EVL__CTX_PPC64_VR "176"             /* VRSAVE (ELFv1); v20-v31 from 192 */
+#else
+#define EVL__CTX_PPC64_VARIANT "soft"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (soft-float)"
+#define EVL__CTX_PPC64_FRAME "176"
+#endif
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc64_" EVL__CTX_PPC64_ABI "_" EVL__CTX_PPC64_VARIANT "_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_ppc64_" EVL__CTX_PPC64_ABI "_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_BEGIN(sym) EVL__ASM_BEGIN(sym)
+#define EVL__CTX_PPC64_END(sym) EVL__ASM_END(sym)
+#else
+/* ELFv1: the symbol names a descriptor in .opd, the code has a local label in the symbol's COMDAT
+   group.  The descriptor stays in the one ordinary .opd section, as compilers emit it for inline
+   functions: the linker maps calls to .opd symbols to code only within that section. */
+#define EVL__CTX_PPC64_BEGIN(sym)                                                                  \
+    ".ifndef " sym "\n"                                                                            \
+    ".pushsection .opd,\"aw\",%progbits\n"                                                         \
+    ".p2align 3\n"                                                                                 \
+    ".weak " sym "\n"                                                                              \
+    ".hidden " sym "\n"                                                                            \
+    ".type " sym ",%function\n"                                                                    \
+    sym ":\n"                                                                                      \
+    ".quad .L." sym ",.TOC.@tocbase,0\n"                                                           \
+    ".popsection\n"                                                                                \
+    ".pushsection .text." sym ",\"axG\",%progbits," sym ",comdat\n"                                \
+    ".p2align 4\n"                                                                                 \
+    ".L." sym ":\n"
+#define EVL__CTX_PPC64_END(sym) ".size " sym ",.-.L." sym "\n.popsection\n.endif\n"
+#endif
+#define EVL__CTX_PPC64_GPR(op)                                                                     \
+    "    " op " %r14, 32(%r1)\n    " op " %r15, 40(%r1)\n    " op " %r16, 48(%r1)\n"               \
+    "    " op " %r17, 56(%r1)\n    " op " %r18, 64(%r1)\n    " op " %r19, 72(%r1)\n"               \
+    "    " op " %r20, 80(%r1)\n    " op " %r21, 88(%r1)\n    " op " %r22, 96(%r1)\n"               \
+    "    " op " %r23, 104(%r1)\n    " op " %r24, 112(%r1)\n    " op " %r25, 120(%r1)\n"            \
+    "    " op " %r26, 128(%r1)\n    " op " %r27, 136(%r1)\n    " op " %r28, 144(%r1)\n"            \
+    "    " op " %r29, 152(%r1)\n    " op " %r30, 160(%r1)\n    " op " %r31, 168(%r1)\n"
+#if defined(EVL__CTX_PPC64_FPU)
+#define EVL__CTX_PPC64_FPR(op)                                                                     \
+    "    " op " %f14, 176(%r1)\n    " op " %f15, 184(%r1)\n    " op " %f16, 192(%r1)\n"            \
+    "    " op " %f17, 200(%r1)\n    " op " %f18, 208(%r1)\n    " op " %f19, 216(%r1)\n"            \
+    "    " op " %f20, 224(%r1)\n    " op " %f21, 232(%r1)\n    " op " %f22, 240(%r1)\n"            \
+    "    " op " %f23, 248(%r1)\n    " op " %f24, 256(%r1)\n    " op " %f25, 264(%r1)\n"            \
+    "    " op " %f26, 272(%r1)\n    " op " %f27, 280(%r1)\n    " op " %f28, 288(%r1)\n"            \
+    "    " op " %f29, 296(%r1)\n    " op " %f30, 304(%r1)\n    " op " %f31, 312(%r1)\n"
+#else
+#define EVL__CTX_PPC64_FPR(op) ""
+#endif
+#if defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VRS(op)                                                                     \
+    "    addi %r5, %r1, " EVL__CTX_PPC64_VR "+16\n"                                                \
+    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_SAVE_VR EVL__CTX_PPC64_VRS("stvx")
+#define EVL__CTX_PPC64_LOAD_VR EVL__CTX_PPC64_VRS("lvx")
+#else
+#define EVL__CTX_PPC64_SAVE_VR                                                                     \
+    "    mfvrsave %r0\n    std %r0, " EVL__CTX_PPC64_VR "(%r1)\n" EVL__CTX_PPC64_VRS("stvx")
+#define EVL__CTX_PPC64_LOAD_VR                                                                     \
+    "    ld %r0, " EVL__CTX_PPC64_VR "(%r1)\n    mtvrsave %r0\n" EVL__CTX_PPC64_VRS("lvx")
+#endif
+#else
+#define EVL__CTX_PPC64_SAVE_VR ""
+#define EVL__CTX_PPC64_LOAD_VR ""
+#endif
+__asm__(
+    EVL__CTX_PPC64_BEGIN(EVL__CTX_SWAP_SYM)
+    "    mflr %r0\n"
+    "    stdu %r1, -" EVL__CTX_PPC64_FRAME "(%r1)\n"
+    "    std %r0, 16(%r1)\n"
+    "    mfcr %r0\n"
+    "    std %r0, 8(%r1)\n"
+    "    std %r2, 24(%r1)\n"
+    EVL__CTX_PPC64_GPR("std")
+    EVL__CTX_PPC64_FPR("stfd")
+    EVL__CTX_PPC64_SAVE_VR
+    "    std %r1, 0(%r3)\n"           /* *save_sp = sp */
+    "    mr %r1, %r4\n"               /* sp = load_sp: now on the other stack */
+    "    ld %r0, 16(%r1)\n"
+    "    mtlr %r0\n"
+    "    ld %r0, 8(%r1)\n"
+    "    mtcrf 0x38, %r0\n"           /* CR2-CR4 only */
+    "    ld %r2, 24(%r1)\n"
+    EVL__CTX_PPC64_GPR("ld")
+    EVL__CTX_PPC64_FPR("lfd")
+    EVL__CTX_PPC64_LOAD_VR
+    "    addi %r1, %r1, " EVL__CTX_PPC64_FRAME "\n"
+    "    blr\n"
+    EVL__CTX_PPC64_END(EVL__CTX_SWAP_SYM));
+/* A statement of its own: C99 compilers need take no string literal longer than 4095 bytes. */
+__asm__(
+    EVL__CTX_PPC64_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 65\n"         /* the link register: no caller to unwind to */
+#if _CALL_ELF == 2
+    "    mr %r12, %r14\n"             /* the callee's global entry computes its TOC from r12 */
+    "    mtctr %r14\n"
+#else
+    "    ld %r0, 0(%r14)\n"           /* entry's descriptor: code, TOC, environment */
+    "    ld %r2, 8(%r14)\n"
+    "    ld %r11, 16(%r14)\n"
+    "    mtctr %r0\n"
+#endif
+    "    mr %r3, %r15\n"
+    "    bctrl\n"
+    "    trap\n"
+    "    .cfi_endproc\n"
+    EVL__CTX_PPC64_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_PPC64_BEGIN
+#undef EVL__CTX_PPC64_END
+#undef EVL__CTX_PPC64_GPR
+#undef EVL__CTX_PPC64_FPR
+#undef EVL__CTX_PPC64_VRS
+#undef EVL__CTX_PPC64_SAVE_VR
+#undef EVL__CTX_PPC64_LOAD_VR
+
+enum {
+    EVL__PPC64_BACK_CHAIN, EVL__PPC64_CR, EVL__PPC64_LR, EVL__PPC64_TOC,
+    EVL__PPC64_R14, EVL__PPC64_R15, EVL__PPC64_R31 = EVL__PPC64_R14 + 17,
+#if defined(EVL__CTX_PPC64_FPU)
+    EVL__PPC64_F14, EVL__PPC64_F31 = EVL__PPC64_F14 + 17,
+#endif
+#if defined(__ALTIVEC__)
+    EVL__PPC64_VRSAVE, EVL__PPC64_V20 = EVL__PPC64_VRSAVE + 2,     /* v20-v31 16-aligned, two words each */
+    EVL__PPC64_V31_HIGH = EVL__PPC64_V20 + 23,
+#endif
+    EVL__PPC64_SAVED_END,
+    EVL__PPC64_START = (EVL__PPC64_SAVED_END + 1) / 2 * 2, /* the frame is a multiple of 16 bytes */
+    EVL__PPC64_START_END = EVL__PPC64_START + EVL__CTX_PPC64_START_FRAME - 1,
+    EVL__PPC64_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__PPC64_FRAME_WORDS);
+#if defined(__ALTIVEC__) && _CALL_ELF != 2
+    uint32_t vrsave;
+    __asm__ __volatile__("mfvrsave %0" : "=r"(vrsave));
+    w[EVL__PPC64_VRSAVE] = vrsave;              /* the creator's, as a new thread inherits it */
+#endif
+#if _CALL_ELF == 2
+    w[EVL__PPC64_LR] = (uintptr_t)&evl__ctx_start_asm;
+#else
+    w[EVL__PPC64_LR] = *(const uintptr_t *)(uintptr_t)&evl__ctx_start_asm;   /* code, from the descriptor */
+#endif
+    w[EVL__PPC64_R14] = (uintptr_t)&evl__ctx_entry;   /* ELFv1: its descriptor */
+    w[EVL__PPC64_R15] = (uintptr_t)ctx;
+    ctx->sp = w;
+}
+#undef EVL__CTX_PPC64_FPU
+#undef EVL__CTX_PPC64_START_FRAME
+#endif /* >>cpu PowerPC 64-bit */
+
+/* ---- >>cpu s390x ------------------------------------------------------------------------------
+   Callee-saved (s390x ELF ABI Supplement, "Register Preservation Rules"): r6-r13, r15 and f8-f15
+   (the left halves of v8-v15; v16-v31 are volatile); r14 holds our return address and is saved
+   with them.  The access registers a0/a1 (the thread pointer) are reserved.  The ABI leaves the
+   floating-point control register open and points to POWER's FPSCR rule: its modes are changed only
+   by calls meant to change the thread's FP environment, so it is per thread and not saved.  Every
+   caller provides a 160-byte register save area at the bottom of its frame, with a standard slot
+   for each of r6-r15 (from 48); the switch keeps r6-r14 there and f8-f15 in 64 bytes below, and
+   start gets such an area (its back chain word 0, so stack walks end there) for the function it
+   calls.  The stack is 8-aligned; new frames are 16-aligned. */
+#if defined(EVL__CTX_S390X)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_s390x_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_s390x_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_BACKEND_NAME "asm s390x"
+#define EVL__CTX_S390X_FPR(op)                                                                     \
+    "    " op " %f8, 0(%r15)\n    " op " %f9, 8(%r15)\n    " op " %f10, 16(%r15)\n"                \
+    "    " op " %f11, 24(%r15)\n    " op " %f12, 32(%r15)\n    " op " %f13, 40(%r15)\n"            \
+    "    " op " %f14, 48(%r15)\n    " op " %f15, 56(%r15)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    stmg %r6, %r14, 48(%r15)\n"  /* the caller's save area, standard slots */
+    "    aghi %r15, -64\n"
+    EVL__CTX_S390X_FPR("std")
+    "    stg %r15, 0(%r2)\n"          /* *save_sp = sp */
+    "    lgr %r15, %r3\n"             /* sp = load_sp: now on the other stack */
+    EVL__CTX_S390X_FPR("ld")
+    "    aghi %r15, 64\n"
+    "    lmg %r6, %r14, 48(%r15)\n"
+    "    br %r14\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 14\n"         /* r14: no caller to unwind to */
+    "    lgr %r2, %r7\n"
+    "    basr %r14, %r6\n"
+    "    .short 0\n"                  /* an invalid instruction: entry never returns */
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_S390X_FPR
+
+enum {
+    EVL__S390X_F8, EVL__S390X_F15 = EVL__S390X_F8 + 7,
+    EVL__S390X_BACK_CHAIN,                      /* start's register save area from here, 160 bytes */
+    EVL__S390X_R6 = EVL__S390X_BACK_CHAIN + 6, EVL__S390X_R7, EVL__S390X_R14 = EVL__S390X_R6 + 8,
+    EVL__S390X_SAVE_AREA_END = EVL__S390X_BACK_CHAIN + 19,
+    EVL__S390X_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__S390X_FRAME_WORDS);
+    w[EVL__S390X_R6] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__S390X_R7] = (uintptr_t)ctx;
+    w[EVL__S390X_R14] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu s390x */
 
 /* ---- >>cpu x86_64 Windows ---------------------------------------------------------------------
    Hand-written asm rather than Windows' fibers: CreateFiber allocates the stack and its bookkeeping

@@ -372,6 +372,242 @@ __asm__(
 #undef FSAVE
 #undef FSET
 #undef FCHK
+
+#elif defined(__powerpc__)
+#define TEST_PROBE_AVAILABLE 1
+/* PowerPC, 32 and 64 bits.  The assembler repeats each step for a list of registers (.irp), which
+   keeps the string under the 4095 bytes a C99 compiler must accept.  Values: r14-r31 get seed+1..18,
+   f14-f31 seed+21..38 (and +50 in the other word on 32 bits), v20-v31 seed+41..52 (+100, +200,
+   +300 in the other words), VRSAVE seed+0x77, CR2-CR3 a constant and CR4 seed bits 12-15, which
+   differ between the contexts. */
+#define IRP(list, body) ".irp i," list "\n" body ".endr\n"
+#define I18 "14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31"
+#define I12 "20,21,22,23,24,25,26,27,28,29,30,31"
+#define ACC(reg) "    xor %r0, %r0, " reg "\n    or %r3, %r3, %r0\n"   /* result |= r0 ^ reg */
+#if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
+#  define TEST_PROBE_FPU_WHAT ", f14-f31"
+#  define HAVE_FPU 1
+#else
+#  define TEST_PROBE_FPU_WHAT " (soft-float)"
+#endif
+#if defined(__ALTIVEC__) && (!defined(__powerpc64__) || _CALL_ELF != 2)
+#  define TEST_PROBE_VR_WHAT ", v20-v31, VRSAVE"
+#  define HAVE_VRSAVE 1                         /* callee-saved, except under ELFv2 (reserved) */
+#elif defined(__ALTIVEC__)
+#  define TEST_PROBE_VR_WHAT ", v20-v31"
+#else
+#  define TEST_PROBE_VR_WHAT ""
+#endif
+#define TEST_PROBE_WHAT "r14-r31, CR2-CR4" TEST_PROBE_FPU_WHAT TEST_PROBE_VR_WHAT
+
+#if !defined(__powerpc64__)
+/* frame: [0] back chain, [4] a callee's LR, [16] seed, [20] caller's CR, [24..95] caller's
+   r14-r31, [96..239] caller's f14-f31, [240] a double to move values through, [248] caller's
+   VRSAVE, [256..447] caller's v20-v31, [448..463] a vector to move values through; our LR goes to
+   the caller's frame (468 from the new r1). */
+#  define W "4"
+#  define FRAME "464"
+#  define ST "stw"
+#  define LD "lwz"
+#  define STU "stwu"
+#  define OFF_SEED "16"
+#  define OFF_CR "20"
+#  define OFF_GPR "24"
+#  define OFF_FPR "96"
+#  define OFF_FTMP "240"
+#  define OFF_VRSAVE "248"
+#  define OFF_VR "256"
+#  define OFF_VTMP "448"
+#  define OFF_LR_IN "4"
+#  define OFF_LR "468"
+#  define CALL_FN "    mtctr %r3\n"
+#  define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    stw %r0, 240(%r1)\n    addi %r0, %r5, \\i+57\n" \
+                        "    stw %r0, 244(%r1)\n    lfd %f\\i, 240(%r1)\n")
+#  define FCHK IRP(I18, "    stfd %f\\i, 240(%r1)\n    lwz %r6, 240(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6") \
+                        "    lwz %r6, 244(%r1)\n    addi %r0, %r5, \\i+57\n" ACC("%r6"))
+#  define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    stw %r0, 448(%r1)\n    addi %r0, %r5, \\i+121\n" \
+                        "    stw %r0, 452(%r1)\n    addi %r0, %r5, \\i+221\n    stw %r0, 456(%r1)\n" \
+                        "    addi %r0, %r5, \\i+321\n    stw %r0, 460(%r1)\n    li %r7, 448\n    lvx %v\\i, %r1, %r7\n")
+#  define VCHK IRP(I12, "    li %r7, 448\n    stvx %v\\i, %r1, %r7\n" \
+                        "    lwz %r6, 448(%r1)\n    addi %r0, %r5, \\i+21\n" ACC("%r6") \
+                        "    lwz %r6, 452(%r1)\n    addi %r0, %r5, \\i+121\n" ACC("%r6") \
+                        "    lwz %r6, 456(%r1)\n    addi %r0, %r5, \\i+221\n" ACC("%r6") \
+                        "    lwz %r6, 460(%r1)\n    addi %r0, %r5, \\i+321\n" ACC("%r6"))
+#else
+/* frame: [0..111] the linkage and parameter area for the callee, [112] seed, [120] caller's r2,
+   [128] caller's CR, [136..279] caller's r14-r31, [280..423] caller's f14-f31, [424] a double to
+   move values through, [432..447] a vector likewise, [448..639] caller's v20-v31, [640] caller's
+   VRSAVE; our LR goes to the caller's frame (672 from the new r1).  r2 is not probed: the function
+   called through a pointer sets its own TOC (ELFv2 from r12, ELFv1 from the descriptor); code of
+   two modules on fibers is what shows that a switch keeps it. */
+#  define W "8"
+#  define FRAME "656"
+#  define ST "std"
+#  define LD "ld"
+#  define STU "stdu"
+#  define OFF_SEED "112"
+#  define OFF_CR "128"
+#  define OFF_GPR "136"
+#  define OFF_FPR "280"
+#  define OFF_FTMP "424"
+#  define OFF_VRSAVE "640"
+#  define OFF_VR "448"
+#  define OFF_VTMP "432"
+#  define OFF_LR_IN "16"
+#  define OFF_LR "672"
+#  if _CALL_ELF != 2
+/* ELFv1: the probe is called through a descriptor in .opd, and calls fn through its descriptor */
+#    undef TEST_PROBE_BEGIN
+#    define TEST_PROBE_BEGIN \
+       ".pushsection .opd,\"aw\"\n.p2align 3\n.globl test_probe_regs\n.type test_probe_regs,%function\n" \
+       "test_probe_regs:\n.quad .L.test_probe_regs,.TOC.@tocbase,0\n.popsection\n" \
+       ".pushsection .text\n.p2align 4\n.L.test_probe_regs:\n"
+#    define CALL_FN "    ld %r0, 0(%r3)\n    ld %r2, 8(%r3)\n    ld %r11, 16(%r3)\n    mtctr %r0\n"
+#  else
+#    define CALL_FN "    mr %r12, %r3\n    mtctr %r3\n"
+#  endif
+#  define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    std %r0, 424(%r1)\n    lfd %f\\i, 424(%r1)\n")
+#  define FCHK IRP(I18, "    stfd %f\\i, 424(%r1)\n    ld %r6, 424(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6"))
+#  define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    std %r0, 432(%r1)\n    addi %r0, %r5, \\i+121\n" \
+                        "    std %r0, 440(%r1)\n    li %r7, 432\n    lvx %v\\i, %r1, %r7\n")
+#  define VCHK IRP(I12, "    li %r7, 432\n    stvx %v\\i, %r1, %r7\n" \
+                        "    ld %r6, 432(%r1)\n    addi %r0, %r5, \\i+21\n" ACC("%r6") \
+                        "    ld %r6, 440(%r1)\n    addi %r0, %r5, \\i+121\n" ACC("%r6"))
+#endif
+#define GPRS(op) IRP(I18, "    " op " %r\\i, " OFF_GPR "+" W "*(\\i-14)(%r1)\n")
+#if defined(HAVE_FPU)
+#  define FPRS(op) IRP(I18, "    " op " %f\\i, " OFF_FPR "+8*(\\i-14)(%r1)\n")
+#else
+#  define FPRS(op) ""
+#  undef FSET
+#  undef FCHK
+#  define FSET ""
+#  define FCHK ""
+#endif
+#if defined(__ALTIVEC__)
+#  define VRS(op) IRP(I12, "    li %r7, " OFF_VR "+16*(\\i-20)\n    " op " %v\\i, %r1, %r7\n")
+#else
+#  define VRS(op) ""
+#  undef VSET
+#  undef VCHK
+#  define VSET ""
+#  define VCHK ""
+#endif
+#if defined(HAVE_VRSAVE)
+#  define VRSAVE_SAVE "    mfvrsave %r0\n    " ST " %r0, " OFF_VRSAVE "(%r1)\n"
+#  define VRSAVE_SET "    addi %r0, %r5, 0x77\n    mtvrsave %r0\n"
+#  define VRSAVE_CHK "    mfvrsave %r6\n    addi %r0, %r5, 0x77\n" ACC("%r6")
+#  define VRSAVE_LOAD "    " LD " %r0, " OFF_VRSAVE "(%r1)\n    mtvrsave %r0\n"
+#else
+#  define VRSAVE_SAVE ""
+#  define VRSAVE_SET ""
+#  define VRSAVE_CHK ""
+#  define VRSAVE_LOAD ""
+#endif
+#if defined(__powerpc64__)
+#  define TOC_SAVE "    std %r2, 120(%r1)\n"
+#  define TOC_LOAD "    ld %r2, 120(%r1)\n"
+#else
+#  define TOC_SAVE ""
+#  define TOC_LOAD ""
+#endif
+__asm__(
+    TEST_PROBE_BEGIN
+    "    mflr %r0\n    " ST " %r0, " OFF_LR_IN "(%r1)\n"
+    "    " STU " %r1, -" FRAME "(%r1)\n"
+    "    mfcr %r0\n    " ST " %r0, " OFF_CR "(%r1)\n"
+    TOC_SAVE GPRS(ST) FPRS("stfd") VRS("stvx") VRSAVE_SAVE
+    "    " ST " %r5, " OFF_SEED "(%r1)\n"
+    CALL_FN
+    "    mr %r3, %r4\n"
+    IRP(I18, "    addi %r\\i, %r5, \\i-13\n")
+    "    xoris %r0, %r5, 0xa5\n    mtcrf 0x38, %r0\n"
+    FSET VSET VRSAVE_SET
+    "    bctrl\n"
+    TOC_LOAD
+    "    " LD " %r5, " OFF_SEED "(%r1)\n    li %r3, 0\n"
+    IRP(I18, "    addi %r0, %r5, \\i-13\n" ACC("%r\\i"))
+    "    mfcr %r6\n    xoris %r0, %r5, 0xa5\n    xor %r0, %r0, %r6\n    rlwinm %r0, %r0, 0, 8, 19\n"
+    "    or %r3, %r3, %r0\n"
+    FCHK VCHK VRSAVE_CHK
+    GPRS(LD) FPRS("lfd") VRS("lvx") VRSAVE_LOAD
+    "    " LD " %r0, " OFF_CR "(%r1)\n    mtcrf 0x38, %r0\n"
+    "    " LD " %r0, " OFF_LR "(%r1)\n    mtlr %r0\n"
+    "    addi %r1, %r1, " FRAME "\n"
+    "    blr\n"
+    TEST_PROBE_END);
+#undef IRP
+#undef I18
+#undef I12
+#undef ACC
+#undef HAVE_FPU
+#undef HAVE_VRSAVE
+#undef W
+#undef FRAME
+#undef ST
+#undef LD
+#undef STU
+#undef OFF_SEED
+#undef OFF_CR
+#undef OFF_GPR
+#undef OFF_FPR
+#undef OFF_FTMP
+#undef OFF_VRSAVE
+#undef OFF_VR
+#undef OFF_VTMP
+#undef OFF_LR_IN
+#undef OFF_LR
+#undef CALL_FN
+#undef FSET
+#undef FCHK
+#undef VSET
+#undef VCHK
+#undef GPRS
+#undef FPRS
+#undef VRS
+#undef VRSAVE_SAVE
+#undef VRSAVE_SET
+#undef VRSAVE_CHK
+#undef VRSAVE_LOAD
+#undef TOC_SAVE
+#undef TOC_LOAD
+
+#elif defined(__s390x__)
+#define TEST_PROBE_AVAILABLE 1
+#define TEST_PROBE_WHAT "r6-r13, f8-f15"
+/* r6-r15 go to the caller's save area (standard slots); our frame: [0..159] the callee's save
+   area, [160] seed, [168..231] caller's f8-f15, [232] a double to move FP values through */
+#define FR(op) "    " op " %f8, 168(%r15)\n    " op " %f9, 176(%r15)\n    " op " %f10, 184(%r15)\n" \
+               "    " op " %f11, 192(%r15)\n    " op " %f12, 200(%r15)\n    " op " %f13, 208(%r15)\n" \
+               "    " op " %f14, 216(%r15)\n    " op " %f15, 224(%r15)\n"
+#define FSET(r, k) "    la %r0, " #k "(%r4)\n    stg %r0, 232(%r15)\n    ld " r ", 232(%r15)\n"
+#define FCHK(r, k) "    std " r ", 232(%r15)\n    lg %r1, 232(%r15)\n    la %r0, " #k "(%r4)\n" \
+                   "    xgr %r0, %r1\n    ogr %r2, %r0\n"
+#define X(r, k) "    la %r0, " #k "(%r4)\n    xgr %r0, " r "\n    ogr %r2, %r0\n"
+__asm__(
+    TEST_PROBE_BEGIN
+    "    stmg %r6, %r15, 48(%r15)\n"
+    "    lgr %r1, %r15\n    aghi %r15, -240\n    stg %r1, 0(%r15)\n"
+    FR("std")
+    "    stg %r4, 160(%r15)\n"
+    "    lgr %r1, %r2\n    lgr %r2, %r3\n"
+    "    la %r6, 1(%r4)\n    la %r7, 2(%r4)\n    la %r8, 3(%r4)\n    la %r9, 4(%r4)\n"
+    "    la %r10, 5(%r4)\n    la %r11, 6(%r4)\n    la %r12, 7(%r4)\n    la %r13, 8(%r4)\n"
+    FSET("%f8", 21) FSET("%f9", 22) FSET("%f10", 23) FSET("%f11", 24)
+    FSET("%f12", 25) FSET("%f13", 26) FSET("%f14", 27) FSET("%f15", 28)
+    "    basr %r14, %r1\n"
+    "    lg %r4, 160(%r15)\n    lghi %r2, 0\n"
+    X("%r6", 1) X("%r7", 2) X("%r8", 3) X("%r9", 4) X("%r10", 5) X("%r11", 6) X("%r12", 7) X("%r13", 8)
+    FCHK("%f8", 21) FCHK("%f9", 22) FCHK("%f10", 23) FCHK("%f11", 24)
+    FCHK("%f12", 25) FCHK("%f13", 26) FCHK("%f14", 27) FCHK("%f15", 28)
+    FR("ld")
+    "    lmg %r6, %r15, 240+48(%r15)\n"
+    "    br %r14\n"
+    TEST_PROBE_END);
+#undef X
+#undef FR
+#undef FSET
+#undef FCHK
 #endif
 
 #if defined(TEST_PROBE_AVAILABLE)

@@ -483,8 +483,11 @@ static void check_alignment_on(unsigned char *stack, size_t size)
 #elif defined(EVL__CTX_I386)
     /* ebp = entry esp - 4; the ABI (as GCC/clang use it) wants esp + 4 16-aligned */
     CHECK(al_frame % 16 == 8);
-#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64)
+#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64) || defined(EVL__CTX_MIPS64) || \
+    defined(EVL__CTX_PPC32) || defined(EVL__CTX_PPC64)
     CHECK(al_frame % 16 == 0);
+#elif defined(EVL__CTX_MIPS32) || defined(EVL__CTX_S390X)
+    CHECK(al_frame % 8 == 0);
 #endif
 }
 

@@ -1,7 +1,11 @@
 /* test_ctx_tu2.c - a second translation unit that includes the context layer, as an
    EVLOOP_STATIC build of evloop would: its static copies and the first unit's
    must link together (one weak copy of the asm) and work on each other's
-   contexts. Also compiled as C++ in one of the test builds. */
+   contexts. Also compiled as C++ in one of the test builds, and as a shared
+   library (tests/matrix.sh, "ctx-shared"): a context of the library's code is
+   then switched to from the program's and back, which shows that a switch
+   keeps each side's module pointer (the TOC in r2 on PowerPC 64, $gp on MIPS
+   n64). */
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
 #endif
