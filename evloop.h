@@ -2998,6 +2998,15 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
 #else
 #define EVL__CTX_BACKEND_NAME "asm ARM (no VFP)"
 #endif
+/* vpush and vpop go in as numbers: clang with LTO (and so zig cc by default) assembles module-level
+   asm for the target's base CPU, which refuses VFP mnemonics even in a build for a CPU with VFP,
+   and an .fpu directive would change the assembler's FPU for the compiler's code after it.  The
+   encodings are the same in ARM and Thumb-2 state. */
+#if defined(__thumb__)
+#define EVL__CTX_ARM_INST "    .inst.w "
+#else
+#define EVL__CTX_ARM_INST "    .inst "
+#endif
 __asm__(
     ".syntax unified\n"
     EVL__CTX_ARM_ISA
@@ -3006,13 +3015,13 @@ __asm__(
     "    .cantunwind\n"
     "    push {r4-r11, lr}\n"
 #if defined(__ARM_FP)
-    "    vpush {d8-d15}\n"
+    EVL__CTX_ARM_INST "0xed2d8b10\n"  /* vpush {d8-d15} */
 #endif
     "    mov r2, sp\n"
     "    str r2, [r0]\n"
     "    mov sp, r1\n"
 #if defined(__ARM_FP)
-    "    vpop {d8-d15}\n"
+    EVL__CTX_ARM_INST "0xecbd8b10\n"  /* vpop {d8-d15} */
 #endif
     "    pop {r4-r11, pc}\n"
     "    .fnend\n"
@@ -3027,6 +3036,7 @@ __asm__(
     EVL__ASM_END(EVL__CTX_START_SYM)
     EVL__CTX_ARM_ISA);   /* back to the instruction set the compiler is using */
 EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_ARM_INST
 
 enum {
 #if defined(__ARM_FP)

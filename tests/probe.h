@@ -171,13 +171,20 @@ __asm__(
 
 #elif defined(__arm__) && (!defined(__thumb__) || defined(__thumb2__))
 #define TEST_PROBE_AVAILABLE 1
+#if defined(__thumb__)
+#  define INST "    .inst.w "
+#else
+#  define INST "    .inst "
+#endif
 #if defined(__ARM_FP)
+/* VFP instructions as numbers, as in evloop.h (clang with LTO refuses the mnemonics there);
+   x is the register number in hex, 8 to f. */
 #  define TEST_PROBE_WHAT "r4-r11, d8-d15"
-#  define DS(n, k) "    add r3, r2, #" #k "\n    vmov d" #n ", r3, r3\n"
-#  define DC(n, k) "    add r3, r2, #" #k "\n    vmov r1, r12, d" #n "\n    eor r1, r1, r3\n    orr r0, r0, r1\n" \
-                   "    eor r12, r12, r3\n    orr r0, r0, r12\n"
-#  define VPUSH "    vpush {d8-d15}\n"
-#  define VPOP  "    vpop {d8-d15}\n"
+#  define DS(x, k) "    add r3, r2, #" #k "\n" INST "0xec433b1" #x "\n"  /* vmov dx, r3, r3 */
+#  define DC(x, k) "    add r3, r2, #" #k "\n" INST "0xec5c1b1" #x "\n"  /* vmov r1, r12, dx */ \
+                   "    eor r1, r1, r3\n    orr r0, r0, r1\n    eor r12, r12, r3\n    orr r0, r0, r12\n"
+#  define VPUSH INST "0xed2d8b10\n"             /* vpush {d8-d15} */
+#  define VPOP INST "0xecbd8b10\n"              /* vpop {d8-d15} */
 #else
 #  define TEST_PROBE_WHAT "r4-r11 (no VFP)"
 #  define DS(n, k) ""
@@ -201,11 +208,11 @@ __asm__(
     "    mov r12, r0\n    mov r0, r1\n"
     "    add r4, r2, #1\n    add r5, r2, #2\n    add r6, r2, #3\n    add r7, r2, #4\n"
     "    add r8, r2, #5\n    add r9, r2, #6\n    add r10, r2, #7\n    add r11, r2, #8\n"
-    DS(8, 21) DS(9, 22) DS(10, 23) DS(11, 24) DS(12, 25) DS(13, 26) DS(14, 27) DS(15, 28)
+    DS(8, 21) DS(9, 22) DS(a, 23) DS(b, 24) DS(c, 25) DS(d, 26) DS(e, 27) DS(f, 28)
     "    blx r12\n"
     "    ldr r2, [sp]\n    mov r0, #0\n"
     X("r4", 1) X("r5", 2) X("r6", 3) X("r7", 4) X("r8", 5) X("r9", 6) X("r10", 7) X("r11", 8)
-    DC(8, 21) DC(9, 22) DC(10, 23) DC(11, 24) DC(12, 25) DC(13, 26) DC(14, 27) DC(15, 28)
+    DC(8, 21) DC(9, 22) DC(a, 23) DC(b, 24) DC(c, 25) DC(d, 26) DC(e, 27) DC(f, 28)
     "    add sp, sp, #12\n"
     VPOP
     "    pop {r4-r11, pc}\n"
@@ -216,6 +223,7 @@ __asm__(
 #undef DC
 #undef VPUSH
 #undef VPOP
+#undef INST
 #undef ISA
 
 #elif defined(__riscv) && __riscv_xlen == 64
