@@ -457,19 +457,22 @@ struct evl_chan {
 };
 #endif /* EVLOOP_HAS_FIBERS */
 
-/* The timer wheel: 9 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
+/* The timer wheel: 6 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
    which its deadline tick differs from the wheel's current tick, so levels cover about 65 us,
-   4 ms, 268 ms, 17 s, 18 min, 19 h, 51 days, 9 years and the rest of time. */
+   4 ms, 268 ms, 17 s, 18 min and 19 h.  Timers in a later window of the top level (19.5 hours
+   and more ahead) wait in one list, which the wheel cascades each time it enters a new window:
+   three more levels of slots would cost 3 KiB in every loop for timers a program rarely has. */
 #define EVL__TICK_SHIFT 10u         /* a tick is 1024 ns */
 #define EVL__WHEEL_BITS 6u
 #define EVL__WHEEL_SLOTS 64u
-#define EVL__WHEEL_LEVELS 9u
+#define EVL__WHEEL_LEVELS 6u
 
 typedef struct evl__wheel {
     uint64_t tick;                  /* every timer still in a slot is due at this tick or later */
     evl_time next;                  /* no slot needs work before this time */
     uint64_t occupied[EVL__WHEEL_LEVELS];   /* bit per slot that may hold timers */
     evl__node due;                  /* collected timers, in firing order */
+    evl__node far_timers;           /* timers beyond the top level's current window */
     evl__node slot[EVL__WHEEL_LEVELS][EVL__WHEEL_SLOTS];
 } evl__wheel;
 
@@ -998,23 +1001,38 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop) {
 
 /* ---- Timer wheel ------------------------------------------------------------------------------
    Invariant: every timer in a slot is at the level given by its deadline tick and the wheel's
-   tick, and the wheel's tick only moves forward by collecting, which cascades slots down as it
-   enters them.  So timers with equal deadlines always share one slot, appended in start order,
-   and keep that order through cascades: this is what makes "equal deadlines fire in start order"
-   true without a sequence number. */
+   tick (or in the far list, one level above the top), and the wheel's tick only moves forward by
+   collecting, which cascades slots down as it enters them.  So timers with equal deadlines always
+   share one slot, appended in start order, and keep that order through cascades: this is what
+   makes "equal deadlines fire in start order" true without a sequence number.  The far list is
+   the slot of that extra level: entered at the start of the top level's next window. */
 
 EVL__PRIVATE evl_timer *evl__timer_of(evl__node *n) { return EVL__CONTAINER(n, evl_timer, link); }
 
+/* The level for the highest bit in which a tick differs from the wheel's, above the first level's
+   six: bits 0-5 level 1 ... 24-29 level 5, and 30 up the far list (a table costs fewer
+   instructions than the division and the far test it replaces). */
+#define EVL__LEVEL6(l) l, l, l, l, l, l
+static const unsigned char evl__wheel_level_of_bit[64] = {
+    EVL__LEVEL6(1), EVL__LEVEL6(2), EVL__LEVEL6(3), EVL__LEVEL6(4), EVL__LEVEL6(5), EVL__LEVEL6(6),
+    EVL__LEVEL6(6), EVL__LEVEL6(6), EVL__LEVEL6(6), EVL__LEVEL6(6), 6, 6, 6, 6};
+#undef EVL__LEVEL6
+
 EVL__PRIVATE unsigned evl__wheel_level(uint64_t tick, uint64_t current) {
     uint64_t above_first_level = (tick ^ current) >> EVL__WHEEL_BITS;
-    return above_first_level ? evl__msb64(above_first_level) / EVL__WHEEL_BITS + 1 : 0;
+    return above_first_level ? evl__wheel_level_of_bit[evl__msb64(above_first_level)] : 0;
 }
 
-/* The first tick of a slot at a level, in the wheel's current window of that level. */
+/* The first tick of a slot at a level, in the wheel's current window of that level; for the far
+   list (level EVL__WHEEL_LEVELS), the first tick of the top level's next window. */
 EVL__PRIVATE uint64_t evl__slot_start(uint64_t current, unsigned level, unsigned slot) {
     unsigned window = (level + 1) * EVL__WHEEL_BITS;
-    uint64_t base = window >= 64 ? 0 : current >> window << window;
-    return base | (uint64_t)slot << (level * EVL__WHEEL_BITS);
+    if (level == EVL__WHEEL_LEVELS) return ((current >> (level * EVL__WHEEL_BITS)) + 1) << (level * EVL__WHEEL_BITS);
+    return current >> window << window | (uint64_t)slot << (level * EVL__WHEEL_BITS);
+}
+
+EVL__PRIVATE evl__node *evl__slot(evl__wheel *wh, unsigned level, unsigned slot) {
+    return level == EVL__WHEEL_LEVELS ? &wh->far_timers : &wh->slot[level][slot];
 }
 
 EVL__PRIVATE evl_time evl__tick_time(uint64_t tick) {
@@ -1024,12 +1042,23 @@ EVL__PRIVATE evl_time evl__tick_time(uint64_t tick) {
 /* Also lowers wh->next to when the wheel must next look at this timer: its deadline in the lowest
    level; above, the start of its slot (where it cascades down), which is its own tick with the
    bits below the level cleared, since above the level it shares its bits with the wheel's tick. */
+/* A timer beyond the top level's window: off the fast path, so that it costs the others nothing. */
+EVL__PRIVATE EVL__NOINLINE EVL__COLD void evl__wheel_insert_far_timer(evl__wheel *wh, evl_timer *t) {
+    evl_time wake = evl__tick_time(evl__slot_start(wh->tick, EVL__WHEEL_LEVELS, 0));
+    evl__insert_before(&t->link, &wh->far_timers);
+    if (wake < wh->next) wh->next = wake;
+}
+
 EVL__PRIVATE void evl__wheel_insert(evl__wheel *wh, evl_timer *t) {
     uint64_t tick = t->deadline >> EVL__TICK_SHIFT;
     unsigned level, shift, slot;
     evl_time wake;
     if (tick < wh->tick) tick = wh->tick;           /* already due: the current slot */
     level = evl__wheel_level(tick, wh->tick);
+    if (level >= EVL__WHEEL_LEVELS) {
+        evl__wheel_insert_far_timer(wh, t);
+        return;
+    }
     shift = level * EVL__WHEEL_BITS;
     slot = (unsigned)(tick >> shift) & (EVL__WHEEL_SLOTS - 1);
     evl__insert_before(&t->link, &wh->slot[level][slot]);
@@ -1058,7 +1087,9 @@ EVL__PRIVATE EVL__NOINLINE int evl__wheel_first(evl__wheel *wh, unsigned *level_
             wh->occupied[level] &= ~((uint64_t)1 << slot);
         }
     }
-    return 0;
+    *level_out = EVL__WHEEL_LEVELS;                 /* after every slot: the far list */
+    *slot_out = 0;
+    return !evl__list_empty(&wh->far_timers);
 }
 
 /* Inserts a due timer into the due list by deadline, after those with an equal one.  Timers are
@@ -1074,7 +1105,7 @@ EVL__PRIVATE EVL__NOINLINE void evl__wheel_update_next(evl__wheel *wh) {
     evl__node *head, *n;
     wh->next = EVL_FOREVER;
     if (!evl__wheel_first(wh, &level, &slot)) return;
-    head = &wh->slot[level][slot];
+    head = evl__slot(wh, level, slot);
     if (level > 0) {
         wh->next = evl__tick_time(evl__slot_start(wh->tick, level, slot));
         return;
@@ -1089,16 +1120,18 @@ EVL__PRIVATE EVL__NOINLINE void evl__wheel_advance(evl__wheel *wh, evl_time now)
     unsigned level, slot;
     while (evl__wheel_first(wh, &level, &slot)) {
         uint64_t start = evl__slot_start(wh->tick, level, slot);
-        evl__node *head = &wh->slot[level][slot], *n, *next;
+        evl__node *head = evl__slot(wh, level, slot), *n, *next, *last;
         if (start > now_tick) break;
         wh->tick = start;
         if (level > 0) {
-            /* Cascade: relative to the new tick every timer here belongs to a lower level. */
-            while (!evl__list_empty(head)) {
+            /* Cascade: relative to the new tick every timer here belongs to a lower level, but
+               for those of the far list still beyond the new window, which go back to its end. */
+            last = evl__prev(head);
+            do {
                 n = head->next;
                 evl__unlink(n);
                 evl__wheel_insert(wh, evl__timer_of(n));
-            }
+            } while (n != last);
             continue;
         }
         for (n = head->next; n != head; n = next) {
@@ -1125,6 +1158,7 @@ EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
     wh->next = EVL_FOREVER;
     memset(wh->occupied, 0, sizeof wh->occupied);
     evl__list_init(&wh->due);
+    evl__list_init(&wh->far_timers);
     for (level = 0; level < EVL__WHEEL_LEVELS; level++)
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__list_init(&wh->slot[level][slot]);
 }
@@ -1135,6 +1169,10 @@ EVL__PRIVATE void evl__wheel_each(const evl__wheel *wh, void (*visit)(evl_timer 
     const evl__node *head;
     evl__node *n, *next;
     for (n = wh->due.next; n != &wh->due; n = next) {
+        next = n->next;
+        visit(evl__timer_of(n), arg);
+    }
+    for (n = wh->far_timers.next; n != &wh->far_timers; n = next) {
         next = n->next;
         visit(evl__timer_of(n), arg);
     }
