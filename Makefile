@@ -10,6 +10,7 @@
 #   make check-boards  the board matrix in full (tests/boards.sh): the whole suite on MIPS,
 #                   PowerPC, s390x, ARM, AArch64 and RISC-V with musl and glibc under qemu-user,
 #                   and the context switch in every FPU and ABI variant; CI runs both
+#   make footprint  the README's footprint table: .text and struct sizes per CPU
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
 #   make clean
@@ -34,7 +35,7 @@ B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
         check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
-        check-alloc check-examples check-docs check-cross check-switch check-boards
+        check-alloc check-examples check-docs check-cross check-switch check-boards footprint
 
 all: $(B)/test examples
 
@@ -178,6 +179,9 @@ check-cross:
 check-boards:
 	@echo "== the board matrix: every CPU and C library of firmware-like boards, under qemu-user"
 	ZIG=$(ZIG) JOBS=$(JOBS) sh tests/boards.sh
+
+footprint:
+	@sh tests/footprint.sh
 
 check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind \
        check-examples check-switch check-cross
