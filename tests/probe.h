@@ -18,13 +18,13 @@
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(_WIN32)
-#  define TEST_PROBE_SECTION_BEGIN ".text\n"
-#  define TEST_PROBE_SECTION_END   ".text\n"
-#  define TEST_PROBE_TYPE ""
+#define TEST_PROBE_SECTION_BEGIN ".text\n"
+#define TEST_PROBE_SECTION_END   ".text\n"
+#define TEST_PROBE_TYPE ""
 #else
-#  define TEST_PROBE_SECTION_BEGIN ".pushsection .text\n"
-#  define TEST_PROBE_SECTION_END   ".popsection\n"
-#  define TEST_PROBE_TYPE ".type test_probe_regs,%function\n"
+#define TEST_PROBE_SECTION_BEGIN ".pushsection .text\n"
+#define TEST_PROBE_SECTION_END   ".popsection\n"
+#define TEST_PROBE_TYPE ".type test_probe_regs,%function\n"
 #endif
 
 #define TEST_PROBE_BEGIN \
@@ -33,9 +33,9 @@
 #define TEST_PROBE_END TEST_PROBE_SECTION_END
 
 #if defined(__arm__) && defined(__thumb__)
-#  define TEST_PROBE_THUMB ".thumb_func\n"
+#define TEST_PROBE_THUMB ".thumb_func\n"
 #else
-#  define TEST_PROBE_THUMB ""
+#define TEST_PROBE_THUMB ""
 #endif
 
 #if defined(__x86_64__) && !defined(_WIN32) && !defined(__ILP32__)
@@ -172,30 +172,30 @@ __asm__(
 #elif defined(__arm__) && (!defined(__thumb__) || defined(__thumb2__))
 #define TEST_PROBE_AVAILABLE 1
 #if defined(__thumb__)
-#  define INST "    .inst.w "
+#define INST "    .inst.w "
 #else
-#  define INST "    .inst "
+#define INST "    .inst "
 #endif
 #if defined(__ARM_FP)
 /* VFP instructions as numbers, as in evloop.h (clang with LTO refuses the mnemonics there);
    x is the register number in hex, 8 to f. */
-#  define TEST_PROBE_WHAT "r4-r11, d8-d15"
-#  define DS(x, k) "    add r3, r2, #" #k "\n" INST "0xec433b1" #x "\n"  /* vmov dx, r3, r3 */
-#  define DC(x, k) "    add r3, r2, #" #k "\n" INST "0xec5c1b1" #x "\n"  /* vmov r1, r12, dx */ \
+#define TEST_PROBE_WHAT "r4-r11, d8-d15"
+#define DS(x, k) "    add r3, r2, #" #k "\n" INST "0xec433b1" #x "\n"  /* vmov dx, r3, r3 */
+#define DC(x, k) "    add r3, r2, #" #k "\n" INST "0xec5c1b1" #x "\n"  /* vmov r1, r12, dx */ \
                    "    eor r1, r1, r3\n    orr r0, r0, r1\n    eor r12, r12, r3\n    orr r0, r0, r12\n"
-#  define VPUSH INST "0xed2d8b10\n"             /* vpush {d8-d15} */
-#  define VPOP INST "0xecbd8b10\n"              /* vpop {d8-d15} */
+#define VPUSH INST "0xed2d8b10\n"             /* vpush {d8-d15} */
+#define VPOP INST "0xecbd8b10\n"              /* vpop {d8-d15} */
 #else
-#  define TEST_PROBE_WHAT "r4-r11 (no VFP)"
-#  define DS(n, k) ""
-#  define DC(n, k) ""
-#  define VPUSH ""
-#  define VPOP ""
+#define TEST_PROBE_WHAT "r4-r11 (no VFP)"
+#define DS(n, k) ""
+#define DC(n, k) ""
+#define VPUSH ""
+#define VPOP ""
 #endif
 #if defined(__thumb__)
-#  define ISA ".thumb\n"
+#define ISA ".thumb\n"
 #else
-#  define ISA ".arm\n"
+#define ISA ".arm\n"
 #endif
 #define X(reg, k) "    add r3, r2, #" #k "\n    eor r3, r3, " reg "\n    orr r0, r0, r3\n"
 __asm__(
@@ -229,19 +229,19 @@ __asm__(
 #elif defined(__riscv) && __riscv_xlen == 64
 #define TEST_PROBE_AVAILABLE 1
 #if defined(__riscv_flen) && __riscv_flen >= 64
-#  define TEST_PROBE_WHAT "s0-s11, fs0-fs11"
-#  define FS(op) \
+#define TEST_PROBE_WHAT "s0-s11, fs0-fs11"
+#define FS(op) \
      "    " op " fs0, 104(sp)\n    " op " fs1, 112(sp)\n    " op " fs2, 120(sp)\n" \
      "    " op " fs3, 128(sp)\n    " op " fs4, 136(sp)\n    " op " fs5, 144(sp)\n" \
      "    " op " fs6, 152(sp)\n    " op " fs7, 160(sp)\n    " op " fs8, 168(sp)\n" \
      "    " op " fs9, 176(sp)\n    " op " fs10, 184(sp)\n    " op " fs11, 192(sp)\n"
-#  define FSET(r, k) "    addi t1, a2, " #k "\n    fmv.d.x " r ", t1\n"
-#  define FCHK(r, k) "    addi t1, a2, " #k "\n    fmv.x.d t2, " r "\n    xor t1, t1, t2\n    or a0, a0, t1\n"
+#define FSET(r, k) "    addi t1, a2, " #k "\n    fmv.d.x " r ", t1\n"
+#define FCHK(r, k) "    addi t1, a2, " #k "\n    fmv.x.d t2, " r "\n    xor t1, t1, t2\n    or a0, a0, t1\n"
 #else
-#  define TEST_PROBE_WHAT "s0-s11 (no FPU)"
-#  define FS(op) ""
-#  define FSET(r, k) ""
-#  define FCHK(r, k) ""
+#define TEST_PROBE_WHAT "s0-s11 (no FPU)"
+#define FS(op) ""
+#define FSET(r, k) ""
+#define FCHK(r, k) ""
 #endif
 #define XR(op) \
     "    " op " ra, 0(sp)\n    " op " s0, 8(sp)\n    " op " s1, 16(sp)\n" \
@@ -282,20 +282,20 @@ __asm__(
 /* frame: [0..15] the callee's argument area, [16] a double to move FP values through, [24] seed,
    [32..79] caller's $f20-$f30 (even; pairs with FR=0), [80..119] caller's $s0-$s7 $fp $ra */
 #if defined(__mips_hard_float)
-#  define TEST_PROBE_WHAT "$s0-$s7 $fp, $f20-$f30 even as doubles (with FR=0 the pairs $f20-$f31)"
-#  define FSAVE(op) "    " op " $f20, 32($sp)\n    " op " $f22, 40($sp)\n    " op " $f24, 48($sp)\n" \
+#define TEST_PROBE_WHAT "$s0-$s7 $fp, $f20-$f30 even as doubles (with FR=0 the pairs $f20-$f31)"
+#define FSAVE(op) "    " op " $f20, 32($sp)\n    " op " $f22, 40($sp)\n    " op " $f24, 48($sp)\n" \
                     "    " op " $f26, 56($sp)\n    " op " $f28, 64($sp)\n    " op " $f30, 72($sp)\n"
 /* both halves of the double differ, so a register pair that lost either half is seen */
-#  define FSET(r, k) "    addiu $t0, $a2, " #k "\n    sw $t0, 16($sp)\n    addiu $t0, $a2, " #k "+50\n" \
+#define FSET(r, k) "    addiu $t0, $a2, " #k "\n    sw $t0, 16($sp)\n    addiu $t0, $a2, " #k "+50\n" \
                      "    sw $t0, 20($sp)\n    ldc1 " r ", 16($sp)\n"
-#  define FCHK(r, k) "    sdc1 " r ", 16($sp)\n    lw $t1, 16($sp)\n    addiu $t0, $a2, " #k "\n" \
+#define FCHK(r, k) "    sdc1 " r ", 16($sp)\n    lw $t1, 16($sp)\n    addiu $t0, $a2, " #k "\n" \
                      "    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n    lw $t1, 20($sp)\n" \
                      "    addiu $t0, $a2, " #k "+50\n    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n"
 #else
-#  define TEST_PROBE_WHAT "$s0-$s7 $fp (soft-float)"
-#  define FSAVE(op) ""
-#  define FSET(r, k) ""
-#  define FCHK(r, k) ""
+#define TEST_PROBE_WHAT "$s0-$s7 $fp (soft-float)"
+#define FSAVE(op) ""
+#define FSET(r, k) ""
+#define FCHK(r, k) ""
 #endif
 #define XR(op) "    " op " $s0, 80($sp)\n    " op " $s1, 84($sp)\n    " op " $s2, 88($sp)\n" \
                "    " op " $s3, 92($sp)\n    " op " $s4, 96($sp)\n    " op " $s5, 100($sp)\n" \
@@ -335,17 +335,17 @@ __asm__(
    hold anything across the call: the C function called sets up its own from $t9 and restores
    ours, as n64 makes it callee-saved. */
 #if defined(__mips_hard_float)
-#  define TEST_PROBE_WHAT "$s0-$s7 $gp $fp, $f24-$f31"
-#  define FSAVE(op) "    " op " $f24, 96($sp)\n    " op " $f25, 104($sp)\n    " op " $f26, 112($sp)\n" \
+#define TEST_PROBE_WHAT "$s0-$s7 $gp $fp, $f24-$f31"
+#define FSAVE(op) "    " op " $f24, 96($sp)\n    " op " $f25, 104($sp)\n    " op " $f26, 112($sp)\n" \
                     "    " op " $f27, 120($sp)\n    " op " $f28, 128($sp)\n    " op " $f29, 136($sp)\n" \
                     "    " op " $f30, 144($sp)\n    " op " $f31, 152($sp)\n"
-#  define FSET(r, k) "    daddiu $t0, $a2, " #k "\n    dmtc1 $t0, " r "\n"
-#  define FCHK(r, k) "    dmfc1 $t1, " r "\n    daddiu $t0, $a2, " #k "\n    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n"
+#define FSET(r, k) "    daddiu $t0, $a2, " #k "\n    dmtc1 $t0, " r "\n"
+#define FCHK(r, k) "    dmfc1 $t1, " r "\n    daddiu $t0, $a2, " #k "\n    xor $t0, $t0, $t1\n    or $v0, $v0, $t0\n"
 #else
-#  define TEST_PROBE_WHAT "$s0-$s7 $gp $fp (soft-float)"
-#  define FSAVE(op) ""
-#  define FSET(r, k) ""
-#  define FCHK(r, k) ""
+#define TEST_PROBE_WHAT "$s0-$s7 $gp $fp (soft-float)"
+#define FSAVE(op) ""
+#define FSET(r, k) ""
+#define FCHK(r, k) ""
 #endif
 #define XR(op) "    " op " $s0, 8($sp)\n    " op " $s1, 16($sp)\n    " op " $s2, 24($sp)\n" \
                "    " op " $s3, 32($sp)\n    " op " $s4, 40($sp)\n    " op " $s5, 48($sp)\n" \
@@ -393,18 +393,18 @@ __asm__(
 #define I12 "20,21,22,23,24,25,26,27,28,29,30,31"
 #define ACC(reg) "    xor %r0, %r0, " reg "\n    or %r3, %r3, %r0\n"   /* result |= r0 ^ reg */
 #if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
-#  define TEST_PROBE_FPU_WHAT ", f14-f31"
-#  define HAVE_FPU 1
+#define TEST_PROBE_FPU_WHAT ", f14-f31"
+#define HAVE_FPU 1
 #else
-#  define TEST_PROBE_FPU_WHAT " (soft-float)"
+#define TEST_PROBE_FPU_WHAT " (soft-float)"
 #endif
 #if defined(__ALTIVEC__) && (!defined(__powerpc64__) || _CALL_ELF != 2)
-#  define TEST_PROBE_VR_WHAT ", v20-v31, VRSAVE"
-#  define HAVE_VRSAVE 1                         /* callee-saved, except under ELFv2 (reserved) */
+#define TEST_PROBE_VR_WHAT ", v20-v31, VRSAVE"
+#define HAVE_VRSAVE 1                         /* callee-saved, except under ELFv2 (reserved) */
 #elif defined(__ALTIVEC__)
-#  define TEST_PROBE_VR_WHAT ", v20-v31"
+#define TEST_PROBE_VR_WHAT ", v20-v31"
 #else
-#  define TEST_PROBE_VR_WHAT ""
+#define TEST_PROBE_VR_WHAT ""
 #endif
 #define TEST_PROBE_WHAT "r14-r31, CR2-CR4" TEST_PROBE_FPU_WHAT TEST_PROBE_VR_WHAT
 
@@ -413,30 +413,30 @@ __asm__(
    r14-r31, [96..239] caller's f14-f31, [240] a double to move values through, [248] caller's
    VRSAVE, [256..447] caller's v20-v31, [448..463] a vector to move values through; our LR goes to
    the caller's frame (468 from the new r1). */
-#  define W "4"
-#  define FRAME "464"
-#  define ST "stw"
-#  define LD "lwz"
-#  define STU "stwu"
-#  define OFF_SEED "16"
-#  define OFF_CR "20"
-#  define OFF_GPR "24"
-#  define OFF_FPR "96"
-#  define OFF_FTMP "240"
-#  define OFF_VRSAVE "248"
-#  define OFF_VR "256"
-#  define OFF_VTMP "448"
-#  define OFF_LR_IN "4"
-#  define OFF_LR "468"
-#  define CALL_FN "    mtctr %r3\n"
-#  define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    stw %r0, 240(%r1)\n    addi %r0, %r5, \\i+57\n" \
+#define W "4"
+#define FRAME "464"
+#define ST "stw"
+#define LD "lwz"
+#define STU "stwu"
+#define OFF_SEED "16"
+#define OFF_CR "20"
+#define OFF_GPR "24"
+#define OFF_FPR "96"
+#define OFF_FTMP "240"
+#define OFF_VRSAVE "248"
+#define OFF_VR "256"
+#define OFF_VTMP "448"
+#define OFF_LR_IN "4"
+#define OFF_LR "468"
+#define CALL_FN "    mtctr %r3\n"
+#define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    stw %r0, 240(%r1)\n    addi %r0, %r5, \\i+57\n" \
                         "    stw %r0, 244(%r1)\n    lfd %f\\i, 240(%r1)\n")
-#  define FCHK IRP(I18, "    stfd %f\\i, 240(%r1)\n    lwz %r6, 240(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6") \
+#define FCHK IRP(I18, "    stfd %f\\i, 240(%r1)\n    lwz %r6, 240(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6") \
                         "    lwz %r6, 244(%r1)\n    addi %r0, %r5, \\i+57\n" ACC("%r6"))
-#  define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    stw %r0, 448(%r1)\n    addi %r0, %r5, \\i+121\n" \
+#define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    stw %r0, 448(%r1)\n    addi %r0, %r5, \\i+121\n" \
                         "    stw %r0, 452(%r1)\n    addi %r0, %r5, \\i+221\n    stw %r0, 456(%r1)\n" \
                         "    addi %r0, %r5, \\i+321\n    stw %r0, 460(%r1)\n    li %r7, 448\n    lvx %v\\i, %r1, %r7\n")
-#  define VCHK IRP(I12, "    li %r7, 448\n    stvx %v\\i, %r1, %r7\n" \
+#define VCHK IRP(I12, "    li %r7, 448\n    stvx %v\\i, %r1, %r7\n" \
                         "    lwz %r6, 448(%r1)\n    addi %r0, %r5, \\i+21\n" ACC("%r6") \
                         "    lwz %r6, 452(%r1)\n    addi %r0, %r5, \\i+121\n" ACC("%r6") \
                         "    lwz %r6, 456(%r1)\n    addi %r0, %r5, \\i+221\n" ACC("%r6") \
@@ -448,76 +448,76 @@ __asm__(
    VRSAVE; our LR goes to the caller's frame (672 from the new r1).  r2 is not probed: the function
    called through a pointer sets its own TOC (ELFv2 from r12, ELFv1 from the descriptor); code of
    two modules on fibers is what shows that a switch keeps it. */
-#  define W "8"
-#  define FRAME "656"
-#  define ST "std"
-#  define LD "ld"
-#  define STU "stdu"
-#  define OFF_SEED "112"
-#  define OFF_CR "128"
-#  define OFF_GPR "136"
-#  define OFF_FPR "280"
-#  define OFF_FTMP "424"
-#  define OFF_VRSAVE "640"
-#  define OFF_VR "448"
-#  define OFF_VTMP "432"
-#  define OFF_LR_IN "16"
-#  define OFF_LR "672"
-#  if _CALL_ELF != 2
+#define W "8"
+#define FRAME "656"
+#define ST "std"
+#define LD "ld"
+#define STU "stdu"
+#define OFF_SEED "112"
+#define OFF_CR "128"
+#define OFF_GPR "136"
+#define OFF_FPR "280"
+#define OFF_FTMP "424"
+#define OFF_VRSAVE "640"
+#define OFF_VR "448"
+#define OFF_VTMP "432"
+#define OFF_LR_IN "16"
+#define OFF_LR "672"
+#if _CALL_ELF != 2
 /* ELFv1: the probe is called through a descriptor in .opd, and calls fn through its descriptor */
-#    undef TEST_PROBE_BEGIN
-#    define TEST_PROBE_BEGIN \
+#undef TEST_PROBE_BEGIN
+#define TEST_PROBE_BEGIN \
        ".pushsection .opd,\"aw\"\n.p2align 3\n.globl test_probe_regs\n.type test_probe_regs,%function\n" \
        "test_probe_regs:\n.quad .L.test_probe_regs,.TOC.@tocbase,0\n.popsection\n" \
        ".pushsection .text\n.p2align 4\n.L.test_probe_regs:\n"
-#    define CALL_FN "    ld %r0, 0(%r3)\n    ld %r2, 8(%r3)\n    ld %r11, 16(%r3)\n    mtctr %r0\n"
-#  else
-#    define CALL_FN "    mr %r12, %r3\n    mtctr %r3\n"
-#  endif
-#  define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    std %r0, 424(%r1)\n    lfd %f\\i, 424(%r1)\n")
-#  define FCHK IRP(I18, "    stfd %f\\i, 424(%r1)\n    ld %r6, 424(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6"))
-#  define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    std %r0, 432(%r1)\n    addi %r0, %r5, \\i+121\n" \
+#define CALL_FN "    ld %r0, 0(%r3)\n    ld %r2, 8(%r3)\n    ld %r11, 16(%r3)\n    mtctr %r0\n"
+#else
+#define CALL_FN "    mr %r12, %r3\n    mtctr %r3\n"
+#endif
+#define FSET IRP(I18, "    addi %r0, %r5, \\i+7\n    std %r0, 424(%r1)\n    lfd %f\\i, 424(%r1)\n")
+#define FCHK IRP(I18, "    stfd %f\\i, 424(%r1)\n    ld %r6, 424(%r1)\n    addi %r0, %r5, \\i+7\n" ACC("%r6"))
+#define VSET IRP(I12, "    addi %r0, %r5, \\i+21\n    std %r0, 432(%r1)\n    addi %r0, %r5, \\i+121\n" \
                         "    std %r0, 440(%r1)\n    li %r7, 432\n    lvx %v\\i, %r1, %r7\n")
-#  define VCHK IRP(I12, "    li %r7, 432\n    stvx %v\\i, %r1, %r7\n" \
+#define VCHK IRP(I12, "    li %r7, 432\n    stvx %v\\i, %r1, %r7\n" \
                         "    ld %r6, 432(%r1)\n    addi %r0, %r5, \\i+21\n" ACC("%r6") \
                         "    ld %r6, 440(%r1)\n    addi %r0, %r5, \\i+121\n" ACC("%r6"))
 #endif
 #define GPRS(op) IRP(I18, "    " op " %r\\i, " OFF_GPR "+" W "*(\\i-14)(%r1)\n")
 #if defined(HAVE_FPU)
-#  define FPRS(op) IRP(I18, "    " op " %f\\i, " OFF_FPR "+8*(\\i-14)(%r1)\n")
+#define FPRS(op) IRP(I18, "    " op " %f\\i, " OFF_FPR "+8*(\\i-14)(%r1)\n")
 #else
-#  define FPRS(op) ""
-#  undef FSET
-#  undef FCHK
-#  define FSET ""
-#  define FCHK ""
+#define FPRS(op) ""
+#undef FSET
+#undef FCHK
+#define FSET ""
+#define FCHK ""
 #endif
 #if defined(__ALTIVEC__)
-#  define VRS(op) IRP(I12, "    li %r7, " OFF_VR "+16*(\\i-20)\n    " op " %v\\i, %r1, %r7\n")
+#define VRS(op) IRP(I12, "    li %r7, " OFF_VR "+16*(\\i-20)\n    " op " %v\\i, %r1, %r7\n")
 #else
-#  define VRS(op) ""
-#  undef VSET
-#  undef VCHK
-#  define VSET ""
-#  define VCHK ""
+#define VRS(op) ""
+#undef VSET
+#undef VCHK
+#define VSET ""
+#define VCHK ""
 #endif
 #if defined(HAVE_VRSAVE)
-#  define VRSAVE_SAVE "    mfvrsave %r0\n    " ST " %r0, " OFF_VRSAVE "(%r1)\n"
-#  define VRSAVE_SET "    addi %r0, %r5, 0x77\n    mtvrsave %r0\n"
-#  define VRSAVE_CHK "    mfvrsave %r6\n    addi %r0, %r5, 0x77\n" ACC("%r6")
-#  define VRSAVE_LOAD "    " LD " %r0, " OFF_VRSAVE "(%r1)\n    mtvrsave %r0\n"
+#define VRSAVE_SAVE "    mfvrsave %r0\n    " ST " %r0, " OFF_VRSAVE "(%r1)\n"
+#define VRSAVE_SET "    addi %r0, %r5, 0x77\n    mtvrsave %r0\n"
+#define VRSAVE_CHK "    mfvrsave %r6\n    addi %r0, %r5, 0x77\n" ACC("%r6")
+#define VRSAVE_LOAD "    " LD " %r0, " OFF_VRSAVE "(%r1)\n    mtvrsave %r0\n"
 #else
-#  define VRSAVE_SAVE ""
-#  define VRSAVE_SET ""
-#  define VRSAVE_CHK ""
-#  define VRSAVE_LOAD ""
+#define VRSAVE_SAVE ""
+#define VRSAVE_SET ""
+#define VRSAVE_CHK ""
+#define VRSAVE_LOAD ""
 #endif
 #if defined(__powerpc64__)
-#  define TOC_SAVE "    std %r2, 120(%r1)\n"
-#  define TOC_LOAD "    ld %r2, 120(%r1)\n"
+#define TOC_SAVE "    std %r2, 120(%r1)\n"
+#define TOC_LOAD "    ld %r2, 120(%r1)\n"
 #else
-#  define TOC_SAVE ""
-#  define TOC_LOAD ""
+#define TOC_SAVE ""
+#define TOC_LOAD ""
 #endif
 __asm__(
     TEST_PROBE_BEGIN
@@ -619,9 +619,9 @@ __asm__(
 #endif
 
 #if defined(TEST_PROBE_AVAILABLE)
-#  if defined(__cplusplus)
+#if defined(__cplusplus)
 extern "C"
-#  endif
+#endif
 uintptr_t test_probe_regs(void (*fn)(void *), void *arg, uintptr_t seed) __asm__("test_probe_regs");
 #endif
 

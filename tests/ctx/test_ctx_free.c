@@ -36,8 +36,7 @@ __asm__(
     "    ecall\n"
     ".popsection\n");
 
-static long sys3(long nr, long a, long b, long c)
-{
+static long sys3(long nr, long a, long b, long c) {
     register long a0 __asm__("a0") = a;
     register long a1 __asm__("a1") = b;
     register long a2 __asm__("a2") = c;
@@ -68,8 +67,7 @@ __asm__(
     "    .set pop\n"
     ".popsection\n");
 
-static long sys3(long nr, long a, long b, long c)
-{
+static long sys3(long nr, long a, long b, long c) {
     register long v0 __asm__("$2") = nr;
     register long a0 __asm__("$4") = a;
     register long a1 __asm__("$5") = b;
@@ -127,8 +125,7 @@ __asm__(
     ".popsection\n");
 #endif
 
-static long sys3(long nr, long a, long b, long c)
-{
+static long sys3(long nr, long a, long b, long c) {
     register long r0 __asm__("r0") = nr;
     register long r3 __asm__("r3") = a;
     register long r4 __asm__("r4") = b;
@@ -141,19 +138,17 @@ static long sys3(long nr, long a, long b, long c)
 }
 
 #else
-#  error "test_ctx_free.c has _start and system calls for RISC-V 64, MIPS and PowerPC only"
+#error "test_ctx_free.c has _start and system calls for RISC-V 64, MIPS and PowerPC only"
 #endif
 
-static void out(const char *s)
-{
+static void out(const char *s) {
     size_t n = 0;
     while (s[n])
         n++;
     sys3(SYS_write, 1, (long)s, (long)n);
 }
 
-static void out_num(unsigned long v)
-{
+static void out_num(unsigned long v) {
     char buf[24];
     int i = 23;
     buf[i] = 0;
@@ -167,15 +162,13 @@ static void out_num(unsigned long v)
 /* the compiler may emit calls to these for struct copies and clears */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n)
-{
+void *memset(void *d, int c, size_t n) {
     unsigned char *p = (unsigned char *)d;
     while (n--)
         *p++ = (unsigned char)c;
     return d;
 }
-void *memcpy(void *d, const void *s, size_t n)
-{
+void *memcpy(void *d, const void *s, size_t n) {
     unsigned char *p = (unsigned char *)d;
     const unsigned char *q = (const unsigned char *)s;
     while (n--)
@@ -195,8 +188,7 @@ static int n_passed, n_failed, cur_failed;
         }                                                                      \
     } while (0)
 
-static void run(const char *name, void (*test)(void))
-{
+static void run(const char *name, void (*test)(void)) {
     cur_failed = 0;
     test();
     if (cur_failed)
@@ -218,8 +210,7 @@ static evl__ctx ctx[3];
 
 static int pp_log[64], pp_n;
 
-static void pp_entry(void *arg)
-{
+static void pp_entry(void *arg) {
     int id = (int)(long)arg, r;
     for (r = 0; r < 5; r++) {
         pp_log[pp_n++] = id * 10 + r;
@@ -228,8 +219,7 @@ static void pp_entry(void *arg)
     evl__ctx_exit(&ctx[id], &main_ctx);
 }
 
-static void test_ping_pong_between_main_and_three_contexts(void)
-{
+static void test_ping_pong_between_main_and_three_contexts(void) {
     int id, r, ok = 1;
     pp_n = 0;
     for (id = 0; id < 3; id++)
@@ -250,15 +240,13 @@ static void pr_body_a(void *arg) { (void)arg; evl__ctx_switch(&ctx[0], &ctx[1]);
 static void pr_body_b(void *arg) { (void)arg; evl__ctx_switch(&ctx[1], &main_ctx); }
 static void pr_body_main(void *arg) { (void)arg; evl__ctx_switch(&main_ctx, &ctx[0]); }
 
-static void pr_entry(void *arg)
-{
+static void pr_entry(void *arg) {
     int i = (int)(long)arg;
     pr_result[i] = test_probe_regs(i == 0 ? pr_body_a : pr_body_b, 0, i == 0 ? 0x2000u : 0x3000u);
     evl__ctx_exit(&ctx[i], i == 0 ? &ctx[1] : &main_ctx);
 }
 
-static void test_callee_saved_registers_survive_switches(void)
-{
+static void test_callee_saved_registers_survive_switches(void) {
     uintptr_t r_main;
     pr_result[0] = pr_result[1] = 1;
     evl__ctx_init(&ctx[0], stacks[0], STACK, pr_entry, (void *)0L);
@@ -273,15 +261,14 @@ static void test_callee_saved_registers_survive_switches(void)
 
 /* What each ABI promises at a call: 8 bytes on MIPS o32, 16 elsewhere. */
 #if defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32
-#  define ABI_STACK_ALIGN 8
+#define ABI_STACK_ALIGN 8
 #else
-#  define ABI_STACK_ALIGN 16
+#define ABI_STACK_ALIGN 16
 #endif
 
 static uintptr_t al_local, al_frame;
 
-static void al_entry(void *arg)
-{
+static void al_entry(void *arg) {
     volatile unsigned char x[ABI_STACK_ALIGN] __attribute__((aligned(ABI_STACK_ALIGN)));
     (void)arg;
     x[0] = 1;
@@ -290,8 +277,7 @@ static void al_entry(void *arg)
     evl__ctx_exit(&ctx[2], &main_ctx);
 }
 
-static void test_entry_stack_is_aligned_for_the_abi(void)
-{
+static void test_entry_stack_is_aligned_for_the_abi(void) {
     int off;
     for (off = 0; off < 16; off += 5) {
         al_local = al_frame = 1;
@@ -303,8 +289,7 @@ static void test_entry_stack_is_aligned_for_the_abi(void)
 }
 
 int free_main(void);
-int free_main(void)
-{
+int free_main(void) {
     evl__ctx_init_main(&main_ctx);
     out("evl_ctx freestanding tests, backend: " EVL__CTX_BACKEND_NAME "\n");
     RUN(test_ping_pong_between_main_and_three_contexts);

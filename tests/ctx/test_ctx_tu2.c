@@ -23,8 +23,7 @@ struct tu2_state {
 };
 static struct tu2_state tu2;
 
-static void tu2_entry(void *arg)
-{
+static void tu2_entry(void *arg) {
     struct tu2_state *st = (struct tu2_state *)arg;
     st->log[0] = 1;
     evl__ctx_switch(st->self, st->back);   /* this unit's copy of the switch */
@@ -32,20 +31,17 @@ static void tu2_entry(void *arg)
     evl__ctx_exit(st->self, st->back);
 }
 
-const char *tu2_backend_name(void)
-{
+const char *tu2_backend_name(void) {
     return EVL__CTX_BACKEND_NAME;
 }
 
-void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log)
-{
+void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log) {
     tu2.self = ctx;
     tu2.back = back;
     tu2.log = log;
     evl__ctx_init(ctx, stack, size, tu2_entry, &tu2);
 }
 
-void tu2_release(evl__ctx *ctx)
-{
+void tu2_release(evl__ctx *ctx) {
     evl__ctx_release(ctx);
 }
