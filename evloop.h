@@ -79,7 +79,8 @@
      EVLOOP_BACKEND_KQUEUE      (the kqueue, IOCP and poll backends are not written yet:
      EVLOOP_BACKEND_IOCP         selecting one stops the build with a clear #error)
      EVLOOP_BACKEND_POLL
-     EVLOOP_NO_FIBERS         leave fibers out
+     EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
+                              are in, 0 without them; see FIBERS for when they are left out)
      EVLOOP_FIBER_UCONTEXT    switch fibers with makecontext/swapcontext even where there is
                               assembly for the CPU (slower: a system call per switch)
      EVLOOP_NO_VALGRIND       leave out the valgrind client requests that register fiber stacks

@@ -41,39 +41,39 @@ STRICT="-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror -O2"
 STRICT_CXX="-std=c++11 -Wall -Wextra -Werror -O2"
 FREE="-Itests/ctx/freestanding -ffreestanding -nostdlib -static -fno-stack-protector"
 
-# name | C library | compiler and flags | runner | checks | clang for the same target (its C++
-# driver is used for the C++ check).  zig rows link statically; Debian's are dynamic, so qemu
-# gets the cross C library with -L.
+# name | C library | compiler and flags | runner | checks.  zig rows link statically; Debian's
+# (glibc) are dynamic, so qemu gets -L /usr/TRIPLE, the cross C library.  The strict check also
+# compiles with clang for the same target: zig's own, or clang --target=TRIPLE with the row's flags.
 rows() {
     cat <<EOF
-mips-musl          |musl |\$ZIG cc -target mips-linux-musl -static                  |qemu-mips                                      |suite ctx strict|\$ZIG cc -target mips-linux-musl
-mipsel-musl        |musl |\$ZIG cc -target mipsel-linux-musl -static                |qemu-mipsel                                    |suite ctx strict|\$ZIG cc -target mipsel-linux-musl
-mips-musl-soft     |musl |\$ZIG cc -target mips-linux-musl -static -msoft-float     |qemu-mips -cpu 24Kc                            |suite ctx strict|\$ZIG cc -target mips-linux-musl -msoft-float
-mips64-musl        |musl |\$ZIG cc -target mips64-linux-musl -static                |qemu-mips64 -cpu MIPS64R2-generic              |suite ctx strict|\$ZIG cc -target mips64-linux-musl
-mips64el-musl      |musl |\$ZIG cc -target mips64el-linux-musl -static              |qemu-mips64el -cpu MIPS64R2-generic            |suite ctx strict|\$ZIG cc -target mips64el-linux-musl
-ppc-musl           |musl |\$ZIG cc -target powerpc-linux-musl -static               |qemu-ppc                                       |suite ctx strict|\$ZIG cc -target powerpc-linux-musl
-ppc64-musl         |musl |\$ZIG cc -target powerpc64-linux-musl -static             |qemu-ppc64                                     |suite ctx strict|\$ZIG cc -target powerpc64-linux-musl
-ppc64le-musl       |musl |\$ZIG cc -target powerpc64le-linux-musl -static           |qemu-ppc64le                                   |suite ctx strict|\$ZIG cc -target powerpc64le-linux-musl
-armhf-musl         |musl |\$ZIG cc -target arm-linux-musleabihf -static             |qemu-arm                                       |suite ctx strict|\$ZIG cc -target arm-linux-musleabihf
-aarch64-musl       |musl |\$ZIG cc -target aarch64-linux-musl -static               |qemu-aarch64                                   |suite ctx strict|\$ZIG cc -target aarch64-linux-musl
-riscv64-musl       |musl |\$ZIG cc -target riscv64-linux-musl -static               |qemu-riscv64                                   |suite ctx strict|\$ZIG cc -target riscv64-linux-musl
-thumb1-musl        |musl |\$ZIG cc -target thumb-linux-musleabihf -static -Wno-atomic-alignment|                                |nofibers|
-mips-glibc         |glibc|mips-linux-gnu-gcc                                        |qemu-mips -L /usr/mips-linux-gnu               |suite ctx shared strict|clang --target=mips-linux-gnu
-mipsel-glibc       |glibc|mipsel-linux-gnu-gcc                                      |qemu-mipsel -L /usr/mipsel-linux-gnu           |suite ctx shared strict|clang --target=mipsel-linux-gnu
-mips64-glibc       |glibc|mips64-linux-gnuabi64-gcc                                 |qemu-mips64 -cpu MIPS64R2-generic -L /usr/mips64-linux-gnuabi64|suite ctx shared strict|clang --target=mips64-linux-gnuabi64
-mips64el-glibc     |glibc|mips64el-linux-gnuabi64-gcc                               |qemu-mips64el -cpu MIPS64R2-generic -L /usr/mips64el-linux-gnuabi64|suite ctx shared strict|clang --target=mips64el-linux-gnuabi64
-ppc-glibc          |glibc|powerpc-linux-gnu-gcc                                     |qemu-ppc -L /usr/powerpc-linux-gnu             |suite ctx shared strict|clang --target=powerpc-linux-gnu
-ppc64-glibc        |glibc|powerpc64-linux-gnu-gcc                                   |qemu-ppc64 -L /usr/powerpc64-linux-gnu         |suite ctx shared strict|clang --target=powerpc64-linux-gnu
-ppc64le-glibc      |glibc|powerpc64le-linux-gnu-gcc                                 |qemu-ppc64le -L /usr/powerpc64le-linux-gnu     |suite ctx shared strict|clang --target=powerpc64le-linux-gnu
-s390x-glibc        |glibc|s390x-linux-gnu-gcc                                       |qemu-s390x -L /usr/s390x-linux-gnu             |suite ctx shared strict|clang --target=s390x-linux-gnu
-mips-fp32-glibc    |glibc|mips-linux-gnu-gcc -mfp32                                 |qemu-mips -L /usr/mips-linux-gnu               |ctx strict|clang --target=mips-linux-gnu -mfp32
-mipsel-fp64-glibc  |glibc|mipsel-linux-gnu-gcc -mfp64 -mips32r2                     |qemu-mipsel -L /usr/mipsel-linux-gnu           |ctx strict|clang --target=mipsel-linux-gnu -mfp64 -mips32r2
-ppc-altivec-glibc  |glibc|powerpc-linux-gnu-gcc -maltivec -mcpu=7400               |qemu-ppc -cpu 7400 -L /usr/powerpc-linux-gnu   |ctx shared strict|clang --target=powerpc-linux-gnu -maltivec -mcpu=7400
-ppc64-altivec-glibc|glibc|powerpc64-linux-gnu-gcc -maltivec                         |qemu-ppc64 -L /usr/powerpc64-linux-gnu         |ctx shared strict|clang --target=powerpc64-linux-gnu -maltivec
-mips64el-soft      |none |mips64el-linux-gnuabi64-gcc -msoft-float -mno-abicalls -fno-pic|qemu-mips64el -cpu 5Kc                  |free strict|clang --target=mips64el-linux-gnuabi64 -msoft-float
-ppc-soft           |none |powerpc-linux-gnu-gcc -msoft-float -fno-pic               |qemu-ppc -cpu 405d2                            |free strict|clang --target=powerpc-linux-gnu -msoft-float
-ppc64-soft         |none |powerpc64-linux-gnu-gcc -msoft-float                      |qemu-ppc64                                     |free nofp strict|clang --target=powerpc64-linux-gnu -msoft-float
-ppc64le-soft       |none |powerpc64le-linux-gnu-gcc -msoft-float -mno-altivec -mno-vsx|qemu-ppc64le                                 |free nofp strict|clang --target=powerpc64le-linux-gnu -msoft-float -mno-altivec -mno-vsx
+mips-musl | musl | \$ZIG cc -target mips-linux-musl -static | qemu-mips | suite ctx strict
+mipsel-musl | musl | \$ZIG cc -target mipsel-linux-musl -static | qemu-mipsel | suite ctx strict
+mips-musl-soft | musl | \$ZIG cc -target mips-linux-musl -static -msoft-float | qemu-mips -cpu 24Kc | suite ctx strict
+mips64-musl | musl | \$ZIG cc -target mips64-linux-musl -static | qemu-mips64 -cpu MIPS64R2-generic | suite ctx strict
+mips64el-musl | musl | \$ZIG cc -target mips64el-linux-musl -static | qemu-mips64el -cpu MIPS64R2-generic | suite ctx strict
+ppc-musl | musl | \$ZIG cc -target powerpc-linux-musl -static | qemu-ppc | suite ctx strict
+ppc64-musl | musl | \$ZIG cc -target powerpc64-linux-musl -static | qemu-ppc64 | suite ctx strict
+ppc64le-musl | musl | \$ZIG cc -target powerpc64le-linux-musl -static | qemu-ppc64le | suite ctx strict
+armhf-musl | musl | \$ZIG cc -target arm-linux-musleabihf -static | qemu-arm | suite ctx strict
+aarch64-musl | musl | \$ZIG cc -target aarch64-linux-musl -static | qemu-aarch64 | suite ctx strict
+riscv64-musl | musl | \$ZIG cc -target riscv64-linux-musl -static | qemu-riscv64 | suite ctx strict
+thumb1-musl | musl | \$ZIG cc -target thumb-linux-musleabihf -static -Wno-atomic-alignment |  | nofibers
+mips-glibc | glibc | mips-linux-gnu-gcc | qemu-mips | suite ctx shared strict
+mipsel-glibc | glibc | mipsel-linux-gnu-gcc | qemu-mipsel | suite ctx shared strict
+mips64-glibc | glibc | mips64-linux-gnuabi64-gcc | qemu-mips64 -cpu MIPS64R2-generic | suite ctx shared strict
+mips64el-glibc | glibc | mips64el-linux-gnuabi64-gcc | qemu-mips64el -cpu MIPS64R2-generic | suite ctx shared strict
+ppc-glibc | glibc | powerpc-linux-gnu-gcc | qemu-ppc | suite ctx shared strict
+ppc64-glibc | glibc | powerpc64-linux-gnu-gcc | qemu-ppc64 | suite ctx shared strict
+ppc64le-glibc | glibc | powerpc64le-linux-gnu-gcc | qemu-ppc64le | suite ctx shared strict
+s390x-glibc | glibc | s390x-linux-gnu-gcc | qemu-s390x | suite ctx shared strict
+mips-fp32-glibc | glibc | mips-linux-gnu-gcc -mfp32 | qemu-mips | ctx strict
+mipsel-fp64-glibc | glibc | mipsel-linux-gnu-gcc -mfp64 -mips32r2 | qemu-mipsel | ctx strict
+ppc-altivec-glibc | glibc | powerpc-linux-gnu-gcc -maltivec -mcpu=7400 | qemu-ppc -cpu 7400 | ctx shared strict
+ppc64-altivec-glibc | glibc | powerpc64-linux-gnu-gcc -maltivec | qemu-ppc64 | ctx shared strict
+mips64el-soft | none | mips64el-linux-gnuabi64-gcc -msoft-float | qemu-mips64el -cpu 5Kc | free strict
+ppc-soft | none | powerpc-linux-gnu-gcc -msoft-float | qemu-ppc -cpu 405d2 | free strict
+ppc64-soft | none | powerpc64-linux-gnu-gcc -msoft-float | qemu-ppc64 | free nofp strict
+ppc64le-soft | none | powerpc64le-linux-gnu-gcc -msoft-float -mno-altivec -mno-vsx | qemu-ppc64le | free nofp strict
 EOF
 }
 
@@ -90,8 +90,19 @@ run_row() {
     # shellcheck disable=SC2086
     set -- $line
     IFS=$old_ifs
-    name=$(trim "$1") libc=$(trim "$2") cc=$(trim "$3") runner=$(trim "$4") checks=$(trim "$5") cxx=$(trim "$6")
+    name=$(trim "$1") libc=$(trim "$2") cc=$(trim "$3") runner=$(trim "$4") checks=$(trim "$5")
     cc=$(eval "echo $cc")
+    case $cc in
+    "$ZIG cc"*)
+        clang=$(echo "$cc" | sed 's/ -static//')
+        clangxx="$ZIG c++${clang#"$ZIG cc"}" ;;
+    *)
+        triple=${cc%%-gcc*}
+        flags=${cc#*-gcc}
+        clang="clang --target=$triple$flags"
+        clangxx="clang++ --target=$triple$flags"
+        [ "$libc" = glibc ] && runner="$runner -L /usr/$triple" ;;
+    esac
     d=$B/$name
     rm -rf "$d"
     mkdir -p "$d"
@@ -126,7 +137,8 @@ run_row() {
         shared)
             # shellcheck disable=SC2086
             if $cc $STRICT -fPIC -shared tests/ctx/test_ctx_tu2.c -o "$d/libtu2.so" >> "$log" 2>&1 &&
-                $cc $STRICT tests/ctx/test_ctx.c -L"$d" -ltu2 -Wl,-rpath,'$ORIGIN' -o "$d/ctx-shared" -lm >> "$log" 2>&1; then
+                $cc $STRICT tests/ctx/test_ctx.c -L"$d" -ltu2 -Wl,-rpath,'$ORIGIN' -o "$d/ctx-shared" -lm \
+                    >> "$log" 2>&1; then
                 # shellcheck disable=SC2086
                 timeout 300 $runner "$d/ctx-shared" > "$d/ctx-shared.out" 2>&1
                 rc=$?
@@ -136,8 +148,14 @@ run_row() {
                 ok=0; note "shared BUILD FAILED"
             fi ;;
         free)
+            # position-dependent code where _start does not set up what PIC needs ($gp, the GOT)
+            case $cc in
+            mips*) fixed="-mno-abicalls -fno-pic" ;;
+            powerpc-*) fixed="-fno-pic" ;;
+            *) fixed="" ;;
+            esac
             # shellcheck disable=SC2086
-            if $cc $STRICT $FREE tests/ctx/test_ctx_free.c -o "$d/ctx-free" >> "$log" 2>&1; then
+            if $cc $STRICT $FREE $fixed tests/ctx/test_ctx_free.c -o "$d/ctx-free" >> "$log" 2>&1; then
                 # shellcheck disable=SC2086
                 timeout 120 $runner "$d/ctx-free" > "$d/ctx-free.out" 2>&1
                 rc=$?
@@ -160,7 +178,9 @@ run_row() {
         nofp)
             # PowerPC floating-point and vector-scalar loads, stores, moves and arithmetic
             objdump=${cc%%-gcc*}-objdump
-            n=$($objdump -d "$d/ctx-free" | grep -cE '[[:space:]](lf[sd]u?x?|stf[sd]u?x?|stfiwx|fmr|fneg|fabs|f[a-z]*add[s]?|fsub[s]?|fmul[s]?|fdiv[s]?|fmadd[s]?|mffs|mtfs[a-z0-9]*|lxv[a-z0-9]*|stxv[a-z0-9]*|xs[a-z0-9]*|xv[a-z0-9]*)[[:space:]]')
+            fp='lf[sd]u?x?|stf[sd]u?x?|stfiwx|fmr|fneg|fabs|f[a-z]*add[s]?|fsub[s]?|fmul[s]?|fdiv[s]?|fmadd[s]?'
+            fp="$fp|mffs|mtfs[a-z0-9]*|lxv[a-z0-9]*|stxv[a-z0-9]*|xs[a-z0-9]*|xv[a-z0-9]*"
+            n=$($objdump -d "$d/ctx-free" | grep -cE "[[:space:]]($fp)[[:space:]]")
             if [ "$n" -eq 0 ]; then note "no FP instruction"; else ok=0; note "$n FP instructions"; fi ;;
         strict)
             # shellcheck disable=SC2086
@@ -169,21 +189,18 @@ run_row() {
             else
                 ok=0; s="${cc%% *} WARNINGS"
             fi
-            clang=$(eval "echo $cxx")
-            case $clang in
-            "$ZIG cc"*) clangxx="$ZIG c++${clang#"$ZIG cc"}" ;;
-            clang*) clangxx="clang++${clang#clang}" ;;
-            esac
-            if [ "$clang" != "${cc% -static}" ]; then
+            if [ "${cc%% *}" != "$ZIG" ]; then
                 # shellcheck disable=SC2086
-                if $clang $STRICT -Itests/ctx/freestanding -c tests/headers/impl.c -o "$d/impl-clang.o" >> "$log" 2>&1; then
+                if $clang $STRICT -Itests/ctx/freestanding -c tests/headers/impl.c -o "$d/impl-clang.o" \
+                    >> "$log" 2>&1; then
                     s="$s, clang clean"
                 else
                     ok=0; s="$s, clang WARNINGS"
                 fi
             fi
             # shellcheck disable=SC2086
-            if $clangxx $STRICT_CXX -Itests/ctx/freestanding -x c++ -c tests/headers/impl.c -o "$d/impl-cxx.o" >> "$log" 2>&1; then
+            if $clangxx $STRICT_CXX -Itests/ctx/freestanding -x c++ -c tests/headers/impl.c -o "$d/impl-cxx.o" \
+                >> "$log" 2>&1; then
                 s="$s, C++ clean"
             else
                 ok=0; s="$s, C++ WARNINGS"
@@ -192,7 +209,9 @@ run_row() {
         esac
     done
     [ $ok -eq 1 ] || grep -hE '^FAIL' "$d"/*.out 2>/dev/null | head -n 5 | sed 's/^/      /' > "$d/fails"
-    printf '%-20s %-6s %4ss  %s %s\n' "$name" "$libc" "$(($(date +%s) - start))" "$([ $ok -eq 1 ] && echo ok || echo FAILED)" "$result" > "$d/line"
+    verdict=FAILED
+    [ $ok -eq 1 ] && verdict=ok
+    printf '%-20s %-6s %4ss  %s %s\n' "$name" "$libc" "$(($(date +%s) - start))" "$verdict" "$result" > "$d/line"
     cat "$d/line"
     [ -s "$d/fails" ] && cat "$d/fails"
     [ $ok -eq 1 ]
