@@ -2,11 +2,15 @@
 #
 #   make demo       build and run the demo: an echo server and its client on loopback
 #   make test       build the test suite with gcc and run it
-#   make check      what CI runs: test, the old-kernel fallbacks (--nosys), clang, ASan+UBSan,
-#                   valgrind, TSan on the threaded and fiber tests, the headers warning-free in
-#                   C99, C11 and C++, no heap allocation in the implementation, every example,
-#                   and the suite on aarch64, armhf, armel, riscv64 (qemu-user), i386, musl, with
-#                   the ucontext fallback and without fibers
+#   make check      test, the old-kernel fallbacks (--nosys), clang, ASan+UBSan, valgrind, TSan
+#                   on the threaded and fiber tests, the headers warning-free in C99, C11 and
+#                   C++, no heap allocation in the implementation, every example, the suite on
+#                   aarch64, armhf, armel, riscv64 (qemu-user), i386, musl, with the ucontext
+#                   fallback and without fibers, and the quick rows of the board matrix
+#   make check-boards  the board matrix in full (tests/boards.sh): the whole suite on MIPS,
+#                   PowerPC, s390x, ARM, AArch64 and RISC-V with musl and glibc under qemu-user,
+#                   and the context switch in every FPU and ABI variant; CI runs both
+#   make footprint  the README's footprint table: .text and struct sizes per CPU
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
 #   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests
@@ -17,6 +21,8 @@ CLANG    = clang
 CXX      = g++
 CLANGXX  = clang++
 VALGRIND = valgrind
+ZIG      = /opt/zig/package/zig
+JOBS     = 2
 OPT      = -O2 -g
 STRICT   = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion
 # The tests hold the library to STRICT through the header; their own code is checked without
@@ -30,7 +36,7 @@ B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
         check-test check-nosys check-clang check-asan check-tsan check-valgrind check-headers \
-        check-alloc check-examples check-docs check-cross check-switch check-kqueue-emul
+        check-alloc check-examples check-docs check-cross check-switch check-kqueue-emul check-boards footprint
 
 all: $(B)/test examples
 
@@ -173,10 +179,18 @@ check-switch: tests/switch/yields.c $(HEADERS)
 	    $(B)/switch/yields-ucontext.strace
 
 # The suite on every CPU and C library (qemu-user, i386, ucontext, musl, no fibers), and the
-# context switch alone on Windows (wine) and RISC-V without an FPU: see tests/matrix.sh.
+# context switch alone on Windows (wine) and RISC-V without an FPU: see tests/matrix.sh.  It ends
+# with the quick rows of the board matrix; check-boards runs all of them (tests/boards.sh).
 check-cross:
 	@echo "== other CPUs, C libraries and configurations"
-	sh tests/matrix.sh
+	ZIG=$(ZIG) JOBS=$(JOBS) sh tests/matrix.sh
+
+check-boards:
+	@echo "== the board matrix: every CPU and C library of firmware-like boards, under qemu-user"
+	ZIG=$(ZIG) JOBS=$(JOBS) sh tests/boards.sh
+
+footprint:
+	@sh tests/footprint.sh
 
 check: check-docs check-headers check-alloc check-test check-nosys check-clang check-asan check-tsan check-valgrind \
        check-examples check-switch check-cross

@@ -21,6 +21,8 @@
        >>backend                      includes evloop_<backend>.h a second time, for its code
        Fibers: the context switch     shared part, then one section per CPU: >>cpu x86_64,
                                       >>cpu i386, >>cpu AArch64, >>cpu ARM, >>cpu RISC-V 64,
+                                      >>cpu MIPS32 (o32), >>cpu MIPS64 (n64),
+                                      >>cpu PowerPC 32-bit, >>cpu PowerPC 64-bit, >>cpu s390x,
                                       >>cpu x86_64 Windows, >>cpu any other (ucontext)
      LICENSE                        at the end
 
@@ -77,7 +79,8 @@
      EVLOOP_BACKEND_KQUEUE      (the kqueue, IOCP and poll backends are not written yet:
      EVLOOP_BACKEND_IOCP         selecting one stops the build with a clear #error)
      EVLOOP_BACKEND_POLL
-     EVLOOP_NO_FIBERS         leave fibers out
+     EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
+                              are in, 0 without them; see FIBERS for when they are left out)
      EVLOOP_FIBER_UCONTEXT    switch fibers with makecontext/swapcontext even where there is
                               assembly for the CPU (slower: a system call per switch)
      EVLOOP_NO_VALGRIND       leave out the valgrind client requests that register fiber stacks
@@ -116,7 +119,25 @@
      AArch64                              x19-x30, d8-d15
      ARM 32-bit, ARM or Thumb-2           r4-r11, lr, and d8-d15 with VFP
      RISC-V 64                            ra, s0-s11, and fs0-fs11 with the F or D extension
-     anything else                        makecontext/swapcontext (also with EVLOOP_FIBER_UCONTEXT)
+     MIPS32 o32, either byte order        $s0-$s7 $fp $ra, and $f20-$f31 with an FPU (FR=0, FPXX and
+                                          FR=1 alike)
+     MIPS64 n64, either byte order        $s0-$s7 $gp $fp $ra, and $f24-$f31 with an FPU
+     PowerPC 32-bit (SysV)                r14-r31, CR2-CR4, lr, f14-f31 with an FPU, v20-v31 and
+                                          VRSAVE with AltiVec
+     PowerPC 64-bit, ELFv2 (either byte   r14-r31, r2 (TOC), CR2-CR4, lr, f14-f31 with an FPU,
+       order) and ELFv1 (big-endian)      v20-v31 with AltiVec/VSX (and VRSAVE under ELFv1)
+     s390x                                r6-r14, f8-f15
+     anything else                        makecontext/swapcontext where the C library has them
+                                          (glibc, uClibc with them, FreeBSD, NetBSD, DragonFly,
+                                          Solaris; always with EVLOOP_FIBER_UCONTEXT), else no fibers
+
+   Where there is neither an assembly switch for the CPU nor makecontext in the C library (musl,
+   bionic or newlib on 32-bit RISC-V, MIPS n32, m68k, SuperH...), fibers are left out by themselves,
+   as EVLOOP_NO_FIBERS leaves them out: the rest of the library is the same, so a program that does
+   not use fibers builds and links on every target in the default configuration.  evloop.h defines
+   EVLOOP_HAS_FIBERS to 1 when fibers are in and to 0 when they are not; a program that needs them
+   can test it (#if !EVLOOP_HAS_FIBERS / #error), or define EVLOOP_FIBER_UCONTEXT and link a
+   ucontext library of its own (libucontext, say).
 
    The floating-point rounding mode follows the ABI: per fiber on x86 (the control bits are
    callee-saved there), per thread elsewhere.  Stacks are yours, or mapped by the library with a
@@ -168,7 +189,8 @@
        sandbox) children are reaped by pid: stop a watcher before reaping its child yourself, or a
        new child given the same pid could be taken for it.
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
-       the assembly; a C++ exception must not leave a fiber's function.
+       the assembly; MIPS n32, MIPS I, MIPS -msingle-float and PowerPC e500 (SPE) take ucontext;
+       a C++ exception must not leave a fiber's function.
 */
 #ifndef EVLOOP_H
 #define EVLOOP_H
@@ -227,9 +249,21 @@
 
 
 /* Fibers: which context switch this build uses.  Hand-written assembly for the CPUs below (see
-   ">>cpu" near the end of the file); makecontext/swapcontext for any other, or when
-   EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too.  EVLOOP_HAS_FIBERS tells the
-   program whether fibers are in this build. */
+   ">>cpu" near the end of the file); makecontext/swapcontext for any other CPU whose C library has
+   them, or when EVLOOP_FIBER_UCONTEXT asks for it, so that path is tested too; otherwise no fibers.
+   EVLOOP_HAS_FIBERS tells the program whether fibers are in this build.
+   The C libraries with makecontext: glibc; uClibc(-ng), which also defines __GLIBC__, only when
+   built with them; FreeBSD, NetBSD, DragonFly and Solaris.  musl, bionic, newlib and OpenBSD have
+   none, so a program that does not use fibers still builds there, without them.  <stdio.h>,
+   included above, has defined the C library's macros by now. */
+#if defined(__UCLIBC__)
+#if defined(__UCLIBC_HAS_CONTEXT_FUNCS__)
+#define EVL__LIBC_HAS_UCONTEXT 1
+#endif
+#elif defined(__GLIBC__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__DragonFly__) || defined(__sun)
+#define EVL__LIBC_HAS_UCONTEXT 1
+#endif
+
 #if defined(EVLOOP_NO_FIBERS)
 #define EVLOOP_HAS_FIBERS 0
 #elif defined(EVLOOP_FIBER_UCONTEXT)
@@ -252,10 +286,22 @@
 #define EVL__CTX_ARM 1                          /* Thumb-1-only cores take ucontext */
 #elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 64
 #define EVL__CTX_RISCV64 1
+#elif defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32 && __mips >= 2 && !defined(__mips_single_float)
+#define EVL__CTX_MIPS32 1                       /* o32; MIPS I (no ldc1/sdc1) takes ucontext */
+#elif defined(__mips__) && defined(_ABI64) && _MIPS_SIM == _ABI64 && !defined(__mips_single_float)
+#define EVL__CTX_MIPS64 1                       /* n64; n32 takes ucontext */
+#elif defined(__powerpc__) && !defined(__powerpc64__) && !defined(__SPE__) && !defined(_AIX) && !defined(__APPLE__)
+#define EVL__CTX_PPC32 1                        /* SysV; e500's SPE keeps doubles in GPRs: ucontext */
+#elif defined(__powerpc64__) && defined(_CALL_ELF) && !defined(_AIX)
+#define EVL__CTX_PPC64 1                        /* ELFv1 (_CALL_ELF 1) and ELFv2 (_CALL_ELF 2) */
+#elif defined(__s390x__)
+#define EVL__CTX_S390X 1
 #elif defined(_WIN32)
 #error "evloop: no fiber context switch for this Windows CPU; define EVLOOP_NO_FIBERS"
-#else
+#elif defined(EVL__LIBC_HAS_UCONTEXT)
 #define EVL__CTX_UCONTEXT 1
+#else
+#define EVLOOP_HAS_FIBERS 0                     /* neither assembly nor makecontext: no fibers */
 #endif
 #ifndef EVLOOP_HAS_FIBERS
 #define EVLOOP_HAS_FIBERS 1
@@ -447,19 +493,22 @@ struct evl_chan {
 };
 #endif /* EVLOOP_HAS_FIBERS */
 
-/* The timer wheel: 9 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
+/* The timer wheel: 6 levels of 64 slots.  A timer sits at the level of the highest 6-bit group in
    which its deadline tick differs from the wheel's current tick, so levels cover about 65 us,
-   4 ms, 268 ms, 17 s, 18 min, 19 h, 51 days, 9 years and the rest of time. */
+   4 ms, 268 ms, 17 s, 18 min and 19 h.  Timers in a later window of the top level (19.5 hours
+   and more ahead) wait in one list, which the wheel cascades each time it enters a new window:
+   three more levels of slots would cost 3 KiB in every loop for timers a program rarely has. */
 #define EVL__TICK_SHIFT 10u         /* a tick is 1024 ns */
 #define EVL__WHEEL_BITS 6u
 #define EVL__WHEEL_SLOTS 64u
-#define EVL__WHEEL_LEVELS 9u
+#define EVL__WHEEL_LEVELS 6u
 
 typedef struct evl__wheel {
     uint64_t tick;                  /* every timer still in a slot is due at this tick or later */
     evl_time next;                  /* no slot needs work before this time */
     uint64_t occupied[EVL__WHEEL_LEVELS];   /* bit per slot that may hold timers */
     evl__node due;                  /* collected timers, in firing order */
+    evl__node far_timers;           /* timers beyond the top level's current window */
     evl__node slot[EVL__WHEEL_LEVELS][EVL__WHEEL_SLOTS];
 } evl__wheel;
 
@@ -1105,23 +1154,38 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop) {
 
 /* ---- Timer wheel ------------------------------------------------------------------------------
    Invariant: every timer in a slot is at the level given by its deadline tick and the wheel's
-   tick, and the wheel's tick only moves forward by collecting, which cascades slots down as it
-   enters them.  So timers with equal deadlines always share one slot, appended in start order,
-   and keep that order through cascades: this is what makes "equal deadlines fire in start order"
-   true without a sequence number. */
+   tick (or in the far list, one level above the top), and the wheel's tick only moves forward by
+   collecting, which cascades slots down as it enters them.  So timers with equal deadlines always
+   share one slot, appended in start order, and keep that order through cascades: this is what
+   makes "equal deadlines fire in start order" true without a sequence number.  The far list is
+   the slot of that extra level: entered at the start of the top level's next window. */
 
 EVL__PRIVATE evl_timer *evl__timer_of(evl__node *n) { return EVL__CONTAINER(n, evl_timer, link); }
 
+/* The level for the highest bit in which a tick differs from the wheel's, above the first level's
+   six: bits 0-5 level 1 ... 24-29 level 5, and 30 up the far list (a table costs fewer
+   instructions than the division and the far test it replaces). */
+#define EVL__LEVEL6(l) l, l, l, l, l, l
+static const unsigned char evl__wheel_level_of_bit[64] = {
+    EVL__LEVEL6(1), EVL__LEVEL6(2), EVL__LEVEL6(3), EVL__LEVEL6(4), EVL__LEVEL6(5), EVL__LEVEL6(6),
+    EVL__LEVEL6(6), EVL__LEVEL6(6), EVL__LEVEL6(6), EVL__LEVEL6(6), 6, 6, 6, 6};
+#undef EVL__LEVEL6
+
 EVL__PRIVATE unsigned evl__wheel_level(uint64_t tick, uint64_t current) {
     uint64_t above_first_level = (tick ^ current) >> EVL__WHEEL_BITS;
-    return above_first_level ? evl__msb64(above_first_level) / EVL__WHEEL_BITS + 1 : 0;
+    return above_first_level ? evl__wheel_level_of_bit[evl__msb64(above_first_level)] : 0;
 }
 
-/* The first tick of a slot at a level, in the wheel's current window of that level. */
+/* The first tick of a slot at a level, in the wheel's current window of that level; for the far
+   list (level EVL__WHEEL_LEVELS), the first tick of the top level's next window. */
 EVL__PRIVATE uint64_t evl__slot_start(uint64_t current, unsigned level, unsigned slot) {
     unsigned window = (level + 1) * EVL__WHEEL_BITS;
-    uint64_t base = window >= 64 ? 0 : current >> window << window;
-    return base | (uint64_t)slot << (level * EVL__WHEEL_BITS);
+    if (level == EVL__WHEEL_LEVELS) return ((current >> (level * EVL__WHEEL_BITS)) + 1) << (level * EVL__WHEEL_BITS);
+    return current >> window << window | (uint64_t)slot << (level * EVL__WHEEL_BITS);
+}
+
+EVL__PRIVATE evl__node *evl__slot(evl__wheel *wh, unsigned level, unsigned slot) {
+    return level == EVL__WHEEL_LEVELS ? &wh->far_timers : &wh->slot[level][slot];
 }
 
 EVL__PRIVATE evl_time evl__tick_time(uint64_t tick) {
@@ -1131,12 +1195,23 @@ EVL__PRIVATE evl_time evl__tick_time(uint64_t tick) {
 /* Also lowers wh->next to when the wheel must next look at this timer: its deadline in the lowest
    level; above, the start of its slot (where it cascades down), which is its own tick with the
    bits below the level cleared, since above the level it shares its bits with the wheel's tick. */
+/* A timer beyond the top level's window: off the fast path, so that it costs the others nothing. */
+EVL__PRIVATE EVL__NOINLINE EVL__COLD void evl__wheel_insert_far_timer(evl__wheel *wh, evl_timer *t) {
+    evl_time wake = evl__tick_time(evl__slot_start(wh->tick, EVL__WHEEL_LEVELS, 0));
+    evl__insert_before(&t->link, &wh->far_timers);
+    if (wake < wh->next) wh->next = wake;
+}
+
 EVL__PRIVATE void evl__wheel_insert(evl__wheel *wh, evl_timer *t) {
     uint64_t tick = t->deadline >> EVL__TICK_SHIFT;
     unsigned level, shift, slot;
     evl_time wake;
     if (tick < wh->tick) tick = wh->tick;           /* already due: the current slot */
     level = evl__wheel_level(tick, wh->tick);
+    if (level >= EVL__WHEEL_LEVELS) {
+        evl__wheel_insert_far_timer(wh, t);
+        return;
+    }
     shift = level * EVL__WHEEL_BITS;
     slot = (unsigned)(tick >> shift) & (EVL__WHEEL_SLOTS - 1);
     evl__insert_before(&t->link, &wh->slot[level][slot]);
@@ -1165,7 +1240,9 @@ EVL__PRIVATE EVL__NOINLINE int evl__wheel_first(evl__wheel *wh, unsigned *level_
             wh->occupied[level] &= ~((uint64_t)1 << slot);
         }
     }
-    return 0;
+    *level_out = EVL__WHEEL_LEVELS;                 /* after every slot: the far list */
+    *slot_out = 0;
+    return !evl__list_empty(&wh->far_timers);
 }
 
 /* Inserts a due timer into the due list by deadline, after those with an equal one.  Timers are
@@ -1181,7 +1258,7 @@ EVL__PRIVATE EVL__NOINLINE void evl__wheel_update_next(evl__wheel *wh) {
     evl__node *head, *n;
     wh->next = EVL_FOREVER;
     if (!evl__wheel_first(wh, &level, &slot)) return;
-    head = &wh->slot[level][slot];
+    head = evl__slot(wh, level, slot);
     if (level > 0) {
         wh->next = evl__tick_time(evl__slot_start(wh->tick, level, slot));
         return;
@@ -1196,16 +1273,18 @@ EVL__PRIVATE EVL__NOINLINE void evl__wheel_advance(evl__wheel *wh, evl_time now)
     unsigned level, slot;
     while (evl__wheel_first(wh, &level, &slot)) {
         uint64_t start = evl__slot_start(wh->tick, level, slot);
-        evl__node *head = &wh->slot[level][slot], *n, *next;
+        evl__node *head = evl__slot(wh, level, slot), *n, *next, *last;
         if (start > now_tick) break;
         wh->tick = start;
         if (level > 0) {
-            /* Cascade: relative to the new tick every timer here belongs to a lower level. */
-            while (!evl__list_empty(head)) {
+            /* Cascade: relative to the new tick every timer here belongs to a lower level, but
+               for those of the far list still beyond the new window, which go back to its end. */
+            last = evl__prev(head);
+            do {
                 n = head->next;
                 evl__unlink(n);
                 evl__wheel_insert(wh, evl__timer_of(n));
-            }
+            } while (n != last);
             continue;
         }
         for (n = head->next; n != head; n = next) {
@@ -1232,6 +1311,7 @@ EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
     wh->next = EVL_FOREVER;
     memset(wh->occupied, 0, sizeof wh->occupied);
     evl__list_init(&wh->due);
+    evl__list_init(&wh->far_timers);
     for (level = 0; level < EVL__WHEEL_LEVELS; level++)
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__list_init(&wh->slot[level][slot]);
 }
@@ -1250,6 +1330,7 @@ EVL__PRIVATE EVL__COLD void evl__timers_each(const evl__node *head, void (*visit
 EVL__PRIVATE EVL__COLD void evl__wheel_each(const evl__wheel *wh, void (*visit)(evl_timer *, void *), void *arg) {
     unsigned level, slot;
     evl__timers_each(&wh->due, visit, arg);
+    evl__timers_each(&wh->far_timers, visit, arg);
     for (level = 0; level < EVL__WHEEL_LEVELS; level++)
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__timers_each(&wh->slot[level][slot], visit, arg);
 }
@@ -3270,6 +3351,15 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
 #else
 #define EVL__CTX_BACKEND_NAME "asm ARM (no VFP)"
 #endif
+/* vpush and vpop go in as numbers: clang with LTO (and so zig cc by default) assembles module-level
+   asm for the target's base CPU, which refuses VFP mnemonics even in a build for a CPU with VFP,
+   and an .fpu directive would change the assembler's FPU for the compiler's code after it.  The
+   encodings are the same in ARM and Thumb-2 state. */
+#if defined(__thumb__)
+#define EVL__CTX_ARM_INST "    .inst.w "
+#else
+#define EVL__CTX_ARM_INST "    .inst "
+#endif
 __asm__(
     ".syntax unified\n"
     EVL__CTX_ARM_ISA
@@ -3278,13 +3368,13 @@ __asm__(
     "    .cantunwind\n"
     "    push {r4-r11, lr}\n"
 #if defined(__ARM_FP)
-    "    vpush {d8-d15}\n"
+    EVL__CTX_ARM_INST "0xed2d8b10\n"  /* vpush {d8-d15} */
 #endif
     "    mov r2, sp\n"
     "    str r2, [r0]\n"
     "    mov sp, r1\n"
 #if defined(__ARM_FP)
-    "    vpop {d8-d15}\n"
+    EVL__CTX_ARM_INST "0xecbd8b10\n"  /* vpop {d8-d15} */
 #endif
     "    pop {r4-r11, pc}\n"
     "    .fnend\n"
@@ -3299,6 +3389,7 @@ __asm__(
     EVL__ASM_END(EVL__CTX_START_SYM)
     EVL__CTX_ARM_ISA);   /* back to the instruction set the compiler is using */
 EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_ARM_INST
 
 enum {
 #if defined(__ARM_FP)
@@ -3461,6 +3552,621 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
     ctx->sp = w;
 }
 #endif /* >>cpu RISC-V 64 */
+
+/* ---- >>cpu MIPS32 (o32) -----------------------------------------------------------------------
+   Callee-saved (SysV MIPS psABI, o32, "Function calling sequence"): $s0-$s7 ($16-$23), $s8/$fp
+   ($30) and $sp; $ra holds our return address and is saved with them.  $gp is not callee-saved in
+   o32: callers restore it after each call where it matters (PIC), and it is the same for all code
+   of a module, so a switch leaves it alone.  With a hardware FPU (__mips_hard_float) the o32 ABI
+   makes $f20-$f31 callee-saved as six even/odd pairs; the FR=1 extensions (FPXX, FP64) keep only
+   the even registers $f20, $f22 ... $f30, each 64 bits wide.  sdc1/ldc1 on the even registers are
+   right in every mode: with FR=0 they move the pair, with FR=1 the whole even register.  So one
+   switch serves -mfp32, -mfpxx and -mfp64 alike (ldc1/sdc1 need MIPS II; MIPS I takes ucontext,
+   and so does -msingle-float, whose ABI is another).  A soft-float build (__mips_soft_float)
+   saves no FP register: like the ARM variant, it is only correct if no code in the program keeps
+   values in $f20-$f31, and the symbol name says which variant it is.  FCSR (rounding mode, enables,
+   flags) is not mentioned by the psABI; like C11's floating-point environment it belongs to the
+   thread and is left alone.  A caller reserves 16 bytes at the bottom of its frame for the
+   callee's arguments, so start gets such an area; the stack is 8-aligned at calls.  The routines
+   assemble as standard MIPS (not MIPS16 or microMIPS) with the assembler filling delay slots. */
+#if defined(EVL__CTX_MIPS32)
+#if defined(__mips_hard_float)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips32_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS32 o32 ($f20-$f31)"
+#define EVL__CTX_MIPS32_FRAME "88"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips32_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS32 o32 (soft-float)"
+#define EVL__CTX_MIPS32_FRAME "40"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_mips32_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if defined(__mips_hard_float)
+#define EVL__CTX_MIPS32_FPU(op, base) /* base: offset of the even/odd pairs, six doubles */           \
+    "    " op " $f20, " base "+0($sp)\n"                                                           \
+    "    " op " $f22, " base "+8($sp)\n"                                                           \
+    "    " op " $f24, " base "+16($sp)\n"                                                          \
+    "    " op " $f26, " base "+24($sp)\n"                                                          \
+    "    " op " $f28, " base "+32($sp)\n"                                                          \
+    "    " op " $f30, " base "+40($sp)\n"
+#define EVL__CTX_MIPS32_GPR_BASE "48"
+#else
+#define EVL__CTX_MIPS32_FPU(op, base) ""
+#define EVL__CTX_MIPS32_GPR_BASE "0"
+#endif
+#define EVL__CTX_MIPS32_GPR(op)                                                                    \
+    "    " op " $s0, " EVL__CTX_MIPS32_GPR_BASE "+0($sp)\n"                                        \
+    "    " op " $s1, " EVL__CTX_MIPS32_GPR_BASE "+4($sp)\n"                                        \
+    "    " op " $s2, " EVL__CTX_MIPS32_GPR_BASE "+8($sp)\n"                                        \
+    "    " op " $s3, " EVL__CTX_MIPS32_GPR_BASE "+12($sp)\n"                                       \
+    "    " op " $s4, " EVL__CTX_MIPS32_GPR_BASE "+16($sp)\n"                                       \
+    "    " op " $s5, " EVL__CTX_MIPS32_GPR_BASE "+20($sp)\n"                                       \
+    "    " op " $s6, " EVL__CTX_MIPS32_GPR_BASE "+24($sp)\n"                                       \
+    "    " op " $s7, " EVL__CTX_MIPS32_GPR_BASE "+28($sp)\n"                                       \
+    "    " op " $fp, " EVL__CTX_MIPS32_GPR_BASE "+32($sp)\n"                                       \
+    "    " op " $ra, " EVL__CTX_MIPS32_GPR_BASE "+36($sp)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    addiu $sp, $sp, -" EVL__CTX_MIPS32_FRAME "\n"
+    EVL__CTX_MIPS32_GPR("sw")
+    EVL__CTX_MIPS32_FPU("sdc1", "0")
+    "    sw $sp, 0($a0)\n"            /* *save_sp = sp */
+    "    move $sp, $a1\n"             /* sp = load_sp: now on the other stack */
+    EVL__CTX_MIPS32_GPR("lw")
+    EVL__CTX_MIPS32_FPU("ldc1", "0")
+    "    addiu $sp, $sp, " EVL__CTX_MIPS32_FRAME "\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 31\n"
+    "    move $a0, $s1\n"
+    "    move $t9, $s0\n"             /* PIC code finds its $gp from $t9 */
+    "    jalr $t9\n"
+    "    break\n"
+    "    .cfi_endproc\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_MIPS32_FPU
+#undef EVL__CTX_MIPS32_GPR
+#undef EVL__CTX_MIPS32_GPR_BASE
+
+enum {
+#if defined(__mips_hard_float)
+    EVL__MIPS32_F20, EVL__MIPS32_F31 = EVL__MIPS32_F20 + 11,   /* $f20-$f31, a double per pair */
+#endif
+    EVL__MIPS32_S0, EVL__MIPS32_S1, EVL__MIPS32_S2, EVL__MIPS32_S3, EVL__MIPS32_S4, EVL__MIPS32_S5,
+    EVL__MIPS32_S6, EVL__MIPS32_S7, EVL__MIPS32_FP, EVL__MIPS32_RA,
+    EVL__MIPS32_ARGS, EVL__MIPS32_ARGS_END = EVL__MIPS32_ARGS + 3, /* start's callee may store $a0-$a3 */
+    EVL__MIPS32_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 8, EVL__MIPS32_FRAME_WORDS);
+    w[EVL__MIPS32_S0] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__MIPS32_S1] = (uintptr_t)ctx;
+    w[EVL__MIPS32_RA] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu MIPS32 (o32) */
+
+/* ---- >>cpu MIPS64 (n64) -----------------------------------------------------------------------
+   Callee-saved (MIPSpro N32/64 ABI handbook, "Calling convention implementations"; the n64 ABI):
+   $s0-$s7, $gp, $s8/$fp and $sp, all 64 bits; $ra holds our return address and is saved with
+   them.  Unlike o32, n64 makes $gp callee-saved, so it travels with each context.  With a
+   hardware FPU, $f24-$f31 are callee-saved, each 64 bits (FR=1 always).  A soft-float build saves
+   no FP register (see MIPS32).  FCSR is per thread, as on MIPS32.  The stack is 16-aligned and a
+   caller reserves no argument area. */
+#if defined(EVL__CTX_MIPS64)
+#if defined(__mips_hard_float)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips64_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS64 n64 ($f24-$f31)"
+#define EVL__CTX_MIPS64_FRAME "160"
+#define EVL__CTX_MIPS64_FPU(op)                                                                    \
+    "    " op " $f24, 88($sp)\n"                                                                   \
+    "    " op " $f25, 96($sp)\n"                                                                   \
+    "    " op " $f26, 104($sp)\n"                                                                  \
+    "    " op " $f27, 112($sp)\n"                                                                  \
+    "    " op " $f28, 120($sp)\n"                                                                  \
+    "    " op " $f29, 128($sp)\n"                                                                  \
+    "    " op " $f30, 136($sp)\n"                                                                  \
+    "    " op " $f31, 144($sp)\n"
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_mips64_v1"
+#define EVL__CTX_BACKEND_NAME "asm MIPS64 n64 (soft-float)"
+#define EVL__CTX_MIPS64_FRAME "96"
+#define EVL__CTX_MIPS64_FPU(op) ""
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_mips64_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_MIPS64_GPR(op)                                                                    \
+    "    " op " $s0, 0($sp)\n"                                                                     \
+    "    " op " $s1, 8($sp)\n"                                                                     \
+    "    " op " $s2, 16($sp)\n"                                                                    \
+    "    " op " $s3, 24($sp)\n"                                                                    \
+    "    " op " $s4, 32($sp)\n"                                                                    \
+    "    " op " $s5, 40($sp)\n"                                                                    \
+    "    " op " $s6, 48($sp)\n"                                                                    \
+    "    " op " $s7, 56($sp)\n"                                                                    \
+    "    " op " $gp, 64($sp)\n"                                                                    \
+    "    " op " $fp, 72($sp)\n"                                                                    \
+    "    " op " $ra, 80($sp)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    daddiu $sp, $sp, -" EVL__CTX_MIPS64_FRAME "\n"
+    EVL__CTX_MIPS64_GPR("sd")
+    EVL__CTX_MIPS64_FPU("sdc1")
+    "    sd $sp, 0($a0)\n"
+    "    move $sp, $a1\n"
+    EVL__CTX_MIPS64_GPR("ld")
+    EVL__CTX_MIPS64_FPU("ldc1")
+    "    daddiu $sp, $sp, " EVL__CTX_MIPS64_FRAME "\n"
+    "    jr $ra\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .set push\n"
+    "    .set nomips16\n"
+    "    .set nomicromips\n"
+    "    .set reorder\n"
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 31\n"
+    "    move $a0, $s1\n"
+    "    move $t9, $s0\n"
+    "    jalr $t9\n"
+    "    break\n"
+    "    .cfi_endproc\n"
+    "    .set pop\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_MIPS64_FPU
+#undef EVL__CTX_MIPS64_GPR
+
+enum {
+    EVL__MIPS64_S0, EVL__MIPS64_S1, EVL__MIPS64_S2, EVL__MIPS64_S3, EVL__MIPS64_S4, EVL__MIPS64_S5,
+    EVL__MIPS64_S6, EVL__MIPS64_S7, EVL__MIPS64_GP, EVL__MIPS64_FP, EVL__MIPS64_RA,
+#if defined(__mips_hard_float)
+    EVL__MIPS64_F24, EVL__MIPS64_F31 = EVL__MIPS64_F24 + 7,
+#endif
+    EVL__MIPS64_PAD,                            /* to 16 bytes */
+    EVL__MIPS64_FRAME_WORDS
+};
+
+/* A new context starts with its creator's $gp, which is what start's callee expects of a caller in
+   the same module. */
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__MIPS64_FRAME_WORDS);
+    uintptr_t gp;
+    __asm__("move %0, $gp" : "=r"(gp));
+    w[EVL__MIPS64_S0] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__MIPS64_S1] = (uintptr_t)ctx;
+    w[EVL__MIPS64_GP] = gp;
+    w[EVL__MIPS64_RA] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu MIPS64 (n64) */
+
+/* ---- >>cpu PowerPC 32-bit (SysV) --------------------------------------------------------------
+   Callee-saved (System V ABI PowerPC Processor Supplement, "Registers"; the AltiVec PIM for the
+   vector registers): r14-r31, f14-f31 (64 bits each) with an FPU, the condition register fields
+   CR2-CR4, r1; the link register holds our return address and is saved with them.  r2 (the thread
+   pointer) and r13 (the small-data anchor) are fixed for the thread and left alone.  With AltiVec
+   (__ALTIVEC__: any build where the compiler may use vector registers), v20-v31 and the VRSAVE
+   register are callee-saved too.  A soft-float build (_SOFT_FLOAT or __NO_FPRS__) saves no FP
+   register: it is only correct if no code in the program keeps values in f14-f31, and the symbol
+   name says which variant it is (e500's SPE, which keeps doubles in the upper halves of the GPRs,
+   takes ucontext).  FPSCR holds the rounding mode, enables and flags; like the ELFv2 ABI's
+   "limited-access" rule for it, its modes change only through calls meant to change the thread's
+   FP environment (fesetround), so it is per thread and not saved.  The frame keeps the ABI's
+   layout: a back chain at 0, 4 left for a callee's LR, the saved LR, CR, GPRs, FPRs, VRSAVE and
+   VRs above; the stack is 16-aligned, and start gets a minimal frame (back chain 0, so stack
+   walks end there) for the function it calls. */
+#if defined(EVL__CTX_PPC32)
+#if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
+#define EVL__CTX_PPC32_FPU 1
+#endif
+#if defined(EVL__CTX_PPC32_FPU) && defined(__ALTIVEC__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_fpu_altivec_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (f14-f31, v20-v31)"
+#define EVL__CTX_PPC32_FRAME "432"
+#define EVL__CTX_PPC32_VR "232"             /* VRSAVE; v20-v31 from 240 */
+#elif defined(EVL__CTX_PPC32_FPU)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_fpu_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (f14-f31)"
+#define EVL__CTX_PPC32_FRAME "240"
+#elif defined(__ALTIVEC__)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_altivec_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (soft-float, v20-v31)"
+#define EVL__CTX_PPC32_FRAME "288"
+#define EVL__CTX_PPC32_VR "88"              /* VRSAVE; v20-v31 from 96 */
+#else
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc32_v1"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 32 (soft-float)"
+#define EVL__CTX_PPC32_FRAME "96"
+#endif
+#define EVL__CTX_START_SYM "evl__ctx_start_ppc32_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_PPC32_GPR(op)                                                                     \
+    "    " op " %r14, 16(%r1)\n    " op " %r15, 20(%r1)\n    " op " %r16, 24(%r1)\n"               \
+    "    " op " %r17, 28(%r1)\n    " op " %r18, 32(%r1)\n    " op " %r19, 36(%r1)\n"               \
+    "    " op " %r20, 40(%r1)\n    " op " %r21, 44(%r1)\n    " op " %r22, 48(%r1)\n"               \
+    "    " op " %r23, 52(%r1)\n    " op " %r24, 56(%r1)\n    " op " %r25, 60(%r1)\n"               \
+    "    " op " %r26, 64(%r1)\n    " op " %r27, 68(%r1)\n    " op " %r28, 72(%r1)\n"               \
+    "    " op " %r29, 76(%r1)\n    " op " %r30, 80(%r1)\n    " op " %r31, 84(%r1)\n"
+#if defined(EVL__CTX_PPC32_FPU)
+#define EVL__CTX_PPC32_FPR(op)                                                                     \
+    "    " op " %f14, 88(%r1)\n    " op " %f15, 96(%r1)\n    " op " %f16, 104(%r1)\n"              \
+    "    " op " %f17, 112(%r1)\n    " op " %f18, 120(%r1)\n    " op " %f19, 128(%r1)\n"            \
+    "    " op " %f20, 136(%r1)\n    " op " %f21, 144(%r1)\n    " op " %f22, 152(%r1)\n"            \
+    "    " op " %f23, 160(%r1)\n    " op " %f24, 168(%r1)\n    " op " %f25, 176(%r1)\n"            \
+    "    " op " %f26, 184(%r1)\n    " op " %f27, 192(%r1)\n    " op " %f28, 200(%r1)\n"            \
+    "    " op " %f29, 208(%r1)\n    " op " %f30, 216(%r1)\n    " op " %f31, 224(%r1)\n"
+#else
+#define EVL__CTX_PPC32_FPR(op) ""
+#endif
+#if defined(__ALTIVEC__)
+/* VRSAVE at the given offset, then v20-v31 16 bytes apart from the next 16-byte boundary */
+#define EVL__CTX_PPC32_VRS(op, spr)                                                                \
+    "    " spr " %r0\n"                                                                            \
+    "    addi %r5, %r1, " EVL__CTX_PPC32_VR "+8\n"                                                 \
+    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+#define EVL__CTX_PPC32_SAVE_VR                                                                     \
+    EVL__CTX_PPC32_VRS("stvx", "mfvrsave") "    stw %r0, " EVL__CTX_PPC32_VR "(%r1)\n"
+#define EVL__CTX_PPC32_LOAD_VR                                                                     \
+    "    lwz %r0, " EVL__CTX_PPC32_VR "(%r1)\n" EVL__CTX_PPC32_VRS("lvx", "mtvrsave")
+#else
+#define EVL__CTX_PPC32_SAVE_VR ""
+#define EVL__CTX_PPC32_LOAD_VR ""
+#endif
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    mflr %r0\n"
+    "    stwu %r1, -" EVL__CTX_PPC32_FRAME "(%r1)\n"
+    "    stw %r0, 8(%r1)\n"
+    "    mfcr %r0\n"
+    "    stw %r0, 12(%r1)\n"
+    EVL__CTX_PPC32_GPR("stw")
+    EVL__CTX_PPC32_FPR("stfd")
+    EVL__CTX_PPC32_SAVE_VR
+    "    stw %r1, 0(%r3)\n"           /* *save_sp = sp */
+    "    mr %r1, %r4\n"               /* sp = load_sp: now on the other stack */
+    "    lwz %r0, 8(%r1)\n"
+    "    mtlr %r0\n"
+    "    lwz %r0, 12(%r1)\n"
+    "    mtcrf 0x38, %r0\n"           /* CR2-CR4 only: the other fields are the caller's to lose */
+    EVL__CTX_PPC32_GPR("lwz")
+    EVL__CTX_PPC32_FPR("lfd")
+    EVL__CTX_PPC32_LOAD_VR
+    "    addi %r1, %r1, " EVL__CTX_PPC32_FRAME "\n"
+    "    blr\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM));
+/* A statement of its own: C99 compilers need take no string literal longer than 4095 bytes. */
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 65\n"         /* the link register: no caller to unwind to */
+    "    mtctr %r14\n"
+    "    mr %r3, %r15\n"
+    "    bctrl\n"
+    "    trap\n"
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_PPC32_GPR
+#undef EVL__CTX_PPC32_FPR
+#undef EVL__CTX_PPC32_VRS
+#undef EVL__CTX_PPC32_SAVE_VR
+#undef EVL__CTX_PPC32_LOAD_VR
+
+enum {
+    EVL__PPC32_BACK_CHAIN, EVL__PPC32_CALLEE_LR, EVL__PPC32_LR, EVL__PPC32_CR,
+    EVL__PPC32_R14, EVL__PPC32_R15, EVL__PPC32_R31 = EVL__PPC32_R14 + 17,
+#if defined(EVL__CTX_PPC32_FPU)
+    EVL__PPC32_F14, EVL__PPC32_F31_LOW = EVL__PPC32_F14 + 35,   /* f14-f31, two words each */
+#endif
+#if defined(__ALTIVEC__)
+    EVL__PPC32_VRSAVE, EVL__PPC32_V20 = EVL__PPC32_VRSAVE + 2,     /* v20-v31 16-aligned, four words each */
+    EVL__PPC32_V31_LAST = EVL__PPC32_V20 + 47,
+#endif
+    EVL__PPC32_SAVED_END,
+    EVL__PPC32_START = (EVL__PPC32_SAVED_END + 3) / 4 * 4, /* the frame is a multiple of 16 bytes */
+    EVL__PPC32_START_END = EVL__PPC32_START + 3, /* start's frame: back chain, a callee's LR, padding */
+    EVL__PPC32_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__PPC32_FRAME_WORDS);
+#if defined(__ALTIVEC__)
+    uint32_t vrsave;
+    __asm__ __volatile__("mfvrsave %0" : "=r"(vrsave));
+    w[EVL__PPC32_VRSAVE] = vrsave;              /* the creator's, as a new thread inherits it */
+#endif
+    w[EVL__PPC32_LR] = (uintptr_t)&evl__ctx_start_asm;
+    w[EVL__PPC32_R14] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__PPC32_R15] = (uintptr_t)ctx;
+    ctx->sp = w;
+}
+#undef EVL__CTX_PPC32_FPU
+#endif /* >>cpu PowerPC 32-bit */
+
+/* ---- >>cpu PowerPC 64-bit (ELFv2 and ELFv1) ----------------------------------------------------
+   Callee-saved (64-bit ELF V2 ABI Specification 2.2.1.1 "Register Roles"; 64-bit PowerPC ELF ABI
+   Supplement 1.9, 3.2.1 for ELFv1): r14-r31, f14-f31 (doubleword 0 of vs14-vs31), the condition
+   register fields CR2-CR4, r1; the link register holds our return address and is saved with them.
+   With AltiVec or VSX (__ALTIVEC__; always on little-endian ELFv2, which requires POWER8), v20-v31
+   (vs52-vs63) are callee-saved in full, and under ELFv1 also VRSAVE, which ELFv2 reserves (so it
+   is left alone there).  r13 is the thread pointer, fixed.  r2, the TOC pointer, is nonvolatile
+   too: a call to a function in the same module (the switch is one) does not reload it, so each
+   context keeps the TOC of the code it switched from, which matters once code of several modules
+   (a program and a shared library) runs on fibers.  FPSCR is "limited-access": its modes change
+   only through calls meant to change them, so it is per thread and not saved.  A soft-float build
+   (_SOFT_FLOAT) saves no FP register.  ELFv1 function pointers point to descriptors (entry
+   address, TOC, environment): start calls entry through its descriptor, and a new frame's return
+   address is the code address read from start's own descriptor, which the assembly provides in
+   .opd next to the code.  ELFv2 calls through a pointer with the function's address in r12, from
+   which it computes its TOC.  The stack is 16-aligned; the frame has the ABI's header (back
+   chain, CR, LR, TOC slots) with the saved state above, and start gets a minimal frame with a
+   zero back chain (32 bytes under ELFv2, 112 with the parameter save area under ELFv1). */
+#if defined(EVL__CTX_PPC64)
+#if !defined(_SOFT_FLOAT) && !defined(__NO_FPRS__)
+#define EVL__CTX_PPC64_FPU 1
+#endif
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_ABI "elfv2"
+#define EVL__CTX_PPC64_START_FRAME 4            /* words: back chain, CR, LR, TOC */
+#else
+#define EVL__CTX_PPC64_ABI "elfv1"
+#define EVL__CTX_PPC64_START_FRAME 14           /* the same, two reserved, eight for parameters */
+#endif
+#if defined(EVL__CTX_PPC64_FPU) && defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VARIANT "fpu_altivec"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (f14-f31, v20-v31)"
+#define EVL__CTX_PPC64_FRAME "528"
+#define EVL__CTX_PPC64_VR "320"             /* VRSAVE (ELFv1); v20-v31 from 336 */
+#elif defined(EVL__CTX_PPC64_FPU)
+#define EVL__CTX_PPC64_VARIANT "fpu"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (f14-f31)"
+#define EVL__CTX_PPC64_FRAME "320"
+#elif defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VARIANT "altivec"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (soft-float, v20-v31)"
+#define EVL__CTX_PPC64_FRAME "384"
+#define EVL__CTX_PPC64_VR "176"             /* VRSAVE (ELFv1); v20-v31 from 192 */
+#else
+#define EVL__CTX_PPC64_VARIANT "soft"
+#define EVL__CTX_BACKEND_NAME "asm PowerPC 64 " EVL__CTX_PPC64_ABI " (soft-float)"
+#define EVL__CTX_PPC64_FRAME "176"
+#endif
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_ppc64_" EVL__CTX_PPC64_ABI "_" EVL__CTX_PPC64_VARIANT "_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_ppc64_" EVL__CTX_PPC64_ABI "_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_BEGIN(sym) EVL__ASM_BEGIN(sym)
+#define EVL__CTX_PPC64_END(sym) EVL__ASM_END(sym)
+#else
+/* ELFv1: the symbol names a descriptor in .opd, the code has a local label in the symbol's COMDAT
+   group.  The descriptor stays in the one ordinary .opd section, as compilers emit it for inline
+   functions: the linker maps calls to .opd symbols to code only within that section. */
+#define EVL__CTX_PPC64_BEGIN(sym)                                                                  \
+    ".ifndef " sym "\n"                                                                            \
+    ".pushsection .opd,\"aw\",%progbits\n"                                                         \
+    ".p2align 3\n"                                                                                 \
+    ".weak " sym "\n"                                                                              \
+    ".hidden " sym "\n"                                                                            \
+    ".type " sym ",%function\n"                                                                    \
+    sym ":\n"                                                                                      \
+    ".quad .L." sym ",.TOC.@tocbase,0\n"                                                           \
+    ".popsection\n"                                                                                \
+    ".pushsection .text." sym ",\"axG\",%progbits," sym ",comdat\n"                                \
+    ".p2align 4\n"                                                                                 \
+    ".L." sym ":\n"
+#define EVL__CTX_PPC64_END(sym) ".size " sym ",.-.L." sym "\n.popsection\n.endif\n"
+#endif
+#define EVL__CTX_PPC64_GPR(op)                                                                     \
+    "    " op " %r14, 32(%r1)\n    " op " %r15, 40(%r1)\n    " op " %r16, 48(%r1)\n"               \
+    "    " op " %r17, 56(%r1)\n    " op " %r18, 64(%r1)\n    " op " %r19, 72(%r1)\n"               \
+    "    " op " %r20, 80(%r1)\n    " op " %r21, 88(%r1)\n    " op " %r22, 96(%r1)\n"               \
+    "    " op " %r23, 104(%r1)\n    " op " %r24, 112(%r1)\n    " op " %r25, 120(%r1)\n"            \
+    "    " op " %r26, 128(%r1)\n    " op " %r27, 136(%r1)\n    " op " %r28, 144(%r1)\n"            \
+    "    " op " %r29, 152(%r1)\n    " op " %r30, 160(%r1)\n    " op " %r31, 168(%r1)\n"
+#if defined(EVL__CTX_PPC64_FPU)
+#define EVL__CTX_PPC64_FPR(op)                                                                     \
+    "    " op " %f14, 176(%r1)\n    " op " %f15, 184(%r1)\n    " op " %f16, 192(%r1)\n"            \
+    "    " op " %f17, 200(%r1)\n    " op " %f18, 208(%r1)\n    " op " %f19, 216(%r1)\n"            \
+    "    " op " %f20, 224(%r1)\n    " op " %f21, 232(%r1)\n    " op " %f22, 240(%r1)\n"            \
+    "    " op " %f23, 248(%r1)\n    " op " %f24, 256(%r1)\n    " op " %f25, 264(%r1)\n"            \
+    "    " op " %f26, 272(%r1)\n    " op " %f27, 280(%r1)\n    " op " %f28, 288(%r1)\n"            \
+    "    " op " %f29, 296(%r1)\n    " op " %f30, 304(%r1)\n    " op " %f31, 312(%r1)\n"
+#else
+#define EVL__CTX_PPC64_FPR(op) ""
+#endif
+#if defined(__ALTIVEC__)
+#define EVL__CTX_PPC64_VRS(op)                                                                     \
+    "    addi %r5, %r1, " EVL__CTX_PPC64_VR "+16\n"                                                \
+    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
+    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+#if _CALL_ELF == 2
+#define EVL__CTX_PPC64_SAVE_VR EVL__CTX_PPC64_VRS("stvx")
+#define EVL__CTX_PPC64_LOAD_VR EVL__CTX_PPC64_VRS("lvx")
+#else
+#define EVL__CTX_PPC64_SAVE_VR                                                                     \
+    "    mfvrsave %r0\n    std %r0, " EVL__CTX_PPC64_VR "(%r1)\n" EVL__CTX_PPC64_VRS("stvx")
+#define EVL__CTX_PPC64_LOAD_VR                                                                     \
+    "    ld %r0, " EVL__CTX_PPC64_VR "(%r1)\n    mtvrsave %r0\n" EVL__CTX_PPC64_VRS("lvx")
+#endif
+#else
+#define EVL__CTX_PPC64_SAVE_VR ""
+#define EVL__CTX_PPC64_LOAD_VR ""
+#endif
+__asm__(
+    EVL__CTX_PPC64_BEGIN(EVL__CTX_SWAP_SYM)
+    "    mflr %r0\n"
+    "    stdu %r1, -" EVL__CTX_PPC64_FRAME "(%r1)\n"
+    "    std %r0, 16(%r1)\n"
+    "    mfcr %r0\n"
+    "    std %r0, 8(%r1)\n"
+    "    std %r2, 24(%r1)\n"
+    EVL__CTX_PPC64_GPR("std")
+    EVL__CTX_PPC64_FPR("stfd")
+    EVL__CTX_PPC64_SAVE_VR
+    "    std %r1, 0(%r3)\n"           /* *save_sp = sp */
+    "    mr %r1, %r4\n"               /* sp = load_sp: now on the other stack */
+    "    ld %r0, 16(%r1)\n"
+    "    mtlr %r0\n"
+    "    ld %r0, 8(%r1)\n"
+    "    mtcrf 0x38, %r0\n"           /* CR2-CR4 only */
+    "    ld %r2, 24(%r1)\n"
+    EVL__CTX_PPC64_GPR("ld")
+    EVL__CTX_PPC64_FPR("lfd")
+    EVL__CTX_PPC64_LOAD_VR
+    "    addi %r1, %r1, " EVL__CTX_PPC64_FRAME "\n"
+    "    blr\n"
+    EVL__CTX_PPC64_END(EVL__CTX_SWAP_SYM));
+/* A statement of its own: C99 compilers need take no string literal longer than 4095 bytes. */
+__asm__(
+    EVL__CTX_PPC64_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 65\n"         /* the link register: no caller to unwind to */
+#if _CALL_ELF == 2
+    "    mr %r12, %r14\n"             /* the callee's global entry computes its TOC from r12 */
+    "    mtctr %r14\n"
+#else
+    "    ld %r0, 0(%r14)\n"           /* entry's descriptor: code, TOC, environment */
+    "    ld %r2, 8(%r14)\n"
+    "    ld %r11, 16(%r14)\n"
+    "    mtctr %r0\n"
+#endif
+    "    mr %r3, %r15\n"
+    "    bctrl\n"
+    "    trap\n"
+    "    .cfi_endproc\n"
+    EVL__CTX_PPC64_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_PPC64_BEGIN
+#undef EVL__CTX_PPC64_END
+#undef EVL__CTX_PPC64_GPR
+#undef EVL__CTX_PPC64_FPR
+#undef EVL__CTX_PPC64_VRS
+#undef EVL__CTX_PPC64_SAVE_VR
+#undef EVL__CTX_PPC64_LOAD_VR
+
+enum {
+    EVL__PPC64_BACK_CHAIN, EVL__PPC64_CR, EVL__PPC64_LR, EVL__PPC64_TOC,
+    EVL__PPC64_R14, EVL__PPC64_R15, EVL__PPC64_R31 = EVL__PPC64_R14 + 17,
+#if defined(EVL__CTX_PPC64_FPU)
+    EVL__PPC64_F14, EVL__PPC64_F31 = EVL__PPC64_F14 + 17,
+#endif
+#if defined(__ALTIVEC__)
+    EVL__PPC64_VRSAVE, EVL__PPC64_V20 = EVL__PPC64_VRSAVE + 2,     /* v20-v31 16-aligned, two words each */
+    EVL__PPC64_V31_HIGH = EVL__PPC64_V20 + 23,
+#endif
+    EVL__PPC64_SAVED_END,
+    EVL__PPC64_START = (EVL__PPC64_SAVED_END + 1) / 2 * 2, /* the frame is a multiple of 16 bytes */
+    EVL__PPC64_START_END = EVL__PPC64_START + EVL__CTX_PPC64_START_FRAME - 1,
+    EVL__PPC64_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__PPC64_FRAME_WORDS);
+#if defined(__ALTIVEC__) && _CALL_ELF != 2
+    uint32_t vrsave;
+    __asm__ __volatile__("mfvrsave %0" : "=r"(vrsave));
+    w[EVL__PPC64_VRSAVE] = vrsave;              /* the creator's, as a new thread inherits it */
+#endif
+#if _CALL_ELF == 2
+    w[EVL__PPC64_LR] = (uintptr_t)&evl__ctx_start_asm;
+#else
+    w[EVL__PPC64_LR] = *(const uintptr_t *)(uintptr_t)&evl__ctx_start_asm;   /* code, from the descriptor */
+#endif
+    w[EVL__PPC64_R14] = (uintptr_t)&evl__ctx_entry;   /* ELFv1: its descriptor */
+    w[EVL__PPC64_R15] = (uintptr_t)ctx;
+    ctx->sp = w;
+}
+#undef EVL__CTX_PPC64_FPU
+#undef EVL__CTX_PPC64_START_FRAME
+#endif /* >>cpu PowerPC 64-bit */
+
+/* ---- >>cpu s390x ------------------------------------------------------------------------------
+   Callee-saved (s390x ELF ABI Supplement, "Register Preservation Rules"): r6-r13, r15 and f8-f15
+   (the left halves of v8-v15; v16-v31 are volatile); r14 holds our return address and is saved
+   with them.  The access registers a0/a1 (the thread pointer) are reserved.  The ABI leaves the
+   floating-point control register open and points to POWER's FPSCR rule: its modes are changed only
+   by calls meant to change the thread's FP environment, so it is per thread and not saved.  Every
+   caller provides a 160-byte register save area at the bottom of its frame, with a standard slot
+   for each of r6-r15 (from 48); the switch keeps r6-r14 there and f8-f15 in 64 bytes below, and
+   start gets such an area (its back chain word 0, so stack walks end there) for the function it
+   calls.  The stack is 8-aligned; new frames are 16-aligned. */
+#if defined(EVL__CTX_S390X)
+#define EVL__CTX_SWAP_SYM "evl__ctx_swap_s390x_v1"
+#define EVL__CTX_START_SYM "evl__ctx_start_s390x_v1"
+#define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
+#define EVL__CTX_BACKEND_NAME "asm s390x"
+#define EVL__CTX_S390X_FPR(op)                                                                     \
+    "    " op " %f8, 0(%r15)\n    " op " %f9, 8(%r15)\n    " op " %f10, 16(%r15)\n"                \
+    "    " op " %f11, 24(%r15)\n    " op " %f12, 32(%r15)\n    " op " %f13, 40(%r15)\n"            \
+    "    " op " %f14, 48(%r15)\n    " op " %f15, 56(%r15)\n"
+__asm__(
+    EVL__ASM_BEGIN(EVL__CTX_SWAP_SYM)
+    "    stmg %r6, %r14, 48(%r15)\n"  /* the caller's save area, standard slots */
+    "    aghi %r15, -64\n"
+    EVL__CTX_S390X_FPR("std")
+    "    stg %r15, 0(%r2)\n"          /* *save_sp = sp */
+    "    lgr %r15, %r3\n"             /* sp = load_sp: now on the other stack */
+    EVL__CTX_S390X_FPR("ld")
+    "    aghi %r15, 64\n"
+    "    lmg %r6, %r14, 48(%r15)\n"
+    "    br %r14\n"
+    EVL__ASM_END(EVL__CTX_SWAP_SYM)
+    EVL__ASM_BEGIN(EVL__CTX_START_SYM)
+    "    .cfi_startproc\n"
+    "    .cfi_undefined 14\n"         /* r14: no caller to unwind to */
+    "    lgr %r2, %r7\n"
+    "    basr %r14, %r6\n"
+    "    .short 0\n"                  /* an invalid instruction: entry never returns */
+    "    .cfi_endproc\n"
+    EVL__ASM_END(EVL__CTX_START_SYM));
+EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_S390X_FPR
+
+enum {
+    EVL__S390X_F8, EVL__S390X_F15 = EVL__S390X_F8 + 7,
+    EVL__S390X_BACK_CHAIN,                      /* start's register save area from here, 160 bytes */
+    EVL__S390X_R6 = EVL__S390X_BACK_CHAIN + 6, EVL__S390X_R7, EVL__S390X_R14 = EVL__S390X_R6 + 8,
+    EVL__S390X_SAVE_AREA_END = EVL__S390X_BACK_CHAIN + 19,
+    EVL__S390X_FRAME_WORDS
+};
+
+EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
+    uintptr_t *w = evl__ctx_new_frame(ctx, 16, EVL__S390X_FRAME_WORDS);
+    w[EVL__S390X_R6] = (uintptr_t)&evl__ctx_entry;
+    w[EVL__S390X_R7] = (uintptr_t)ctx;
+    w[EVL__S390X_R14] = (uintptr_t)&evl__ctx_start_asm;
+    ctx->sp = w;
+}
+#endif /* >>cpu s390x */
 
 /* ---- >>cpu x86_64 Windows ---------------------------------------------------------------------
    Hand-written asm rather than Windows' fibers: CreateFiber allocates the stack and its bookkeeping

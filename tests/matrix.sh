@@ -8,6 +8,10 @@
 #   context only   x86_64 Windows (mingw, run under wine), RISC-V 64 without F/D (freestanding,
 #                  under qemu with the FPU switched off)
 #   strict compile the implementation with every warning an error, for each cross compiler
+#   boards         the quick rows of tests/boards.sh: MIPS with musl (the default build that
+#                  used to fail to link), PowerPC 64 ELFv1 with glibc, the context switch in its
+#                  FPU variants (MIPS FR=0/FR=1, AltiVec) and soft-float without a C library, and
+#                  fibers left out where no switch exists; `make check-boards` runs every row
 #
 # One line per configuration; exit status 1 if any failed.  Builds go to build/cross/.
 cd "$(dirname "$0")/.." || exit 1
@@ -24,7 +28,7 @@ say() { printf '%-40s %s\n' "$1" "$2"; }
 # suite NAME "RUNNER" COMPILER FLAGS... : build the test suite and run it; the runner's last line
 # says "N passed, N failed".
 suite() {
-    name=$1 runner=$2
+    name=$1 runner=$2 start=$(date +%s)
     shift 2
     log=$B/$name.log
     if ! "$@" $TESTWARN $SRC -o "$B/test-$name" -lm > "$log" 2>&1; then
@@ -35,13 +39,13 @@ suite() {
     # shellcheck disable=SC2086
     EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=120 timeout 900 $runner "$B/test-$name" >> "$log" 2>&1
     rc=$?
-    say "$name" "rc=$rc  $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)"
+    say "$name" "rc=$rc  $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)  ($(($(date +%s) - start)) s)"
     [ $rc -eq 0 ] || { failed=1; grep -E '^FAIL' "$log" | head -n 5; }
 }
 
 # ctx NAME "RUNNER" COMPILER FLAGS... : the context switch tests, two translation units.
 ctx() {
-    name=ctx-$1 runner=$2
+    name=ctx-$1 runner=$2 start=$(date +%s)
     shift 2
     log=$B/$name.log
     exe=$B/$name
@@ -54,7 +58,7 @@ ctx() {
     # shellcheck disable=SC2086
     timeout 300 $runner "$exe" >> "$log" 2>&1
     rc=$?
-    say "$name" "rc=$rc  $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)"
+    say "$name" "rc=$rc  $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)  ($(($(date +%s) - start)) s)"
     [ $rc -eq 0 ] || failed=1
 }
 
@@ -117,5 +121,8 @@ else
     say ctx-rv64imac "BUILD FAILED (see $log)"
     failed=1
 fi
+
+sh tests/boards.sh mips-musl ppc64-glibc mips-fp32-glibc mipsel-fp64-glibc ppc-altivec-glibc ppc64-altivec-glibc \
+    mips64el-soft ppc-soft ppc64-soft ppc64le-soft thumb1-musl || failed=1
 
 exit $failed

@@ -128,6 +128,43 @@ static void equal_deadlines_keep_start_order_across_levels(void) {
     evl_deinit(&loop);
 }
 
+/* Deadlines hours to decades away sit in the wheel's top levels and cascade down as time passes.
+   Real time cannot be waited for, so the test pushes the loop's cached time forward by hand
+   (white-box: evl_run never moves loop.now backwards, so the loop acts as if that time passed). */
+static void timers_hours_to_decades_away_fire_at_their_deadline(void) {
+    static const evl_time away[] = {EVL_SEC(20 * 3600), EVL_SEC(60 * 86400), EVL_SEC(5 * 365 * 86400),
+                                    EVL_SEC(40 * 365 * 86400)};
+    static const int expected[] = {1, 2, 5, 3, 4}, active_before[] = {5, 4, 2, 1}, active_after[] = {4, 2, 1, 0};
+    evl_loop loop;
+    evl_timer t[6];
+    evl_time base;
+    int i, before;
+    CHECK_EQ(evl_init(&loop), 0);
+    base = evl_now_update(&loop);
+    for (i = 0; i < 6; i++) {
+        evl_timer_init(&t[i], record_order);
+        t[i].data = (void *)(intptr_t)(i + 1);
+    }
+    for (i = 0; i < 4; i++) evl_timer_start_at(&loop, &t[i], base + away[i], 0);
+    evl_timer_start_at(&loop, &t[4], base + away[1], 0);   /* the same deadline, started later */
+    evl_timer_start_at(&loop, &t[5], base + away[0] + EVL_SEC(3600), 0);
+    evl_timer_stop(&loop, &t[5]);                          /* stopped while far away: never fires */
+    CHECK_EQ(evl_timer_remaining(&loop, &t[3]), away[3]);
+    for (i = 0; i < 4; i++) {
+        before = order_len;
+        loop.now = base + away[i] - EVL_US(2);             /* just before the deadline: nothing */
+        CHECK_EQ(evl_run(&loop, 0), active_before[i]);
+        CHECK_EQ(order_len, before);
+        CHECK_EQ(evl_timer_remaining(&loop, &t[i]), EVL_US(2));
+        loop.now = base + away[i];                         /* at the deadline: fires */
+        CHECK_EQ(evl_run(&loop, 0), active_after[i]);
+        CHECK_EQ(order_len, before + (i == 1 ? 2 : 1));
+    }
+    CHECK_EQ(order_len, 5);
+    for (i = 0; i < 5; i++) CHECK_EQ(order_log[i], expected[i]);
+    evl_deinit(&loop);
+}
+
 static int zero_fired_inside_start;
 
 static void start_zero_inside(evl_loop *loop, evl_timer *t) {
@@ -433,6 +470,7 @@ const t_case timer_tests[] = {
     T(timers_due_together_fire_in_deadline_order),
     T(equal_deadlines_fire_in_start_order),
     T(equal_deadlines_keep_start_order_across_levels),
+    T(timers_hours_to_decades_away_fire_at_their_deadline),
     T(zero_timeout_fires_in_the_next_iteration_not_inside_start),
     T(repeating_timer_keeps_its_phase),
     T(late_repeating_timer_fires_once_and_rephases),

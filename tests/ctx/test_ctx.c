@@ -20,45 +20,43 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(_WIN32)
-#  include <windows.h>
-#  include <process.h>
+#include <windows.h>
+#include <process.h>
 #else
-#  include <sys/resource.h>
-#  include <sys/wait.h>
-#  include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 #include "tu2.h"
 
 #define NOINLINE __attribute__((noinline))
 
-#if defined(EVL__CTX_ARM)
-#  define ABI_STACK_ALIGN 8
+/* What each ABI promises at a call: 8 bytes on 32-bit ARM, MIPS o32 and s390x, 16 elsewhere. */
+#if defined(__arm__) || (defined(__mips__) && defined(_ABIO32) && _MIPS_SIM == _ABIO32) || defined(__s390x__)
+#define ABI_STACK_ALIGN 8
 #else
-#  define ABI_STACK_ALIGN 16
+#define ABI_STACK_ALIGN 16
 #endif
 
 /* ------------------------------------------------------------------------ */
 /* Stacks for the tests: pages with an inaccessible guard page below         */
 /* ------------------------------------------------------------------------ */
 #if defined(_WIN32)
-static size_t stack_page(void)
-{
+static size_t stack_page(void) {
     SYSTEM_INFO si;
     GetSystemInfo(&si);
     return si.dwPageSize;
 }
 #else
-#  include <sys/mman.h>
-static size_t stack_page(void)
-{
+#include <sys/mman.h>
+static size_t stack_page(void) {
     long page = sysconf(_SC_PAGESIZE);
     return page > 0 ? (size_t)page : 4096;
 }
 #endif
 
-static int map_stack(size_t size, void **stack, size_t *usable)
-{
+static int map_stack(size_t size, void **stack, size_t *usable) {
     size_t page = stack_page(), rounded;
     char *base;
     if (size == 0)
@@ -83,8 +81,7 @@ static int map_stack(size_t size, void **stack, size_t *usable)
     return 0;
 }
 
-static void unmap_stack(void *stack, size_t usable)
-{
+static void unmap_stack(void *stack, size_t usable) {
 #if defined(_WIN32)
     (void)usable;
     VirtualFree((char *)stack - stack_page(), 0, MEM_RELEASE);
@@ -115,8 +112,7 @@ static int cur_failed, cur_skipped;
         return;                                                                \
     } while (0)
 
-static void run(const char *name, void (*test)(void))
-{
+static void run(const char *name, void (*test)(void)) {
     cur_failed = cur_skipped = 0;
     test();
     if (cur_failed) {
@@ -147,8 +143,7 @@ static int pp_ids[PP_FIBERS];
 static int pp_log[PP_FIBERS * PP_ROUNDS + 8];
 static int pp_n;
 
-static void pp_entry(void *arg)
-{
+static void pp_entry(void *arg) {
     int id = *(int *)arg;
     int r;
     for (r = 0; r < PP_ROUNDS; r++) {
@@ -159,8 +154,7 @@ static void pp_entry(void *arg)
     evl__ctx_exit(&pp_ctx[id], &main_ctx);
 }
 
-static void test_ping_pong_between_main_and_three_contexts(void)
-{
+static void test_ping_pong_between_main_and_three_contexts(void) {
     int id, r, ok = 1;
     pp_n = 0;
     for (id = 0; id < PP_FIBERS; id++) {
@@ -190,8 +184,7 @@ static unsigned char ch_stack[3][CH_STACK] __attribute__((aligned(16)));
 static char ch_log[16];
 static int ch_n;
 
-static void ch_entry(void *arg)
-{
+static void ch_entry(void *arg) {
     int i = (int)(intptr_t)arg;
     evl__ctx *next = i == 2 ? &main_ctx : &ch_ctx[i + 1];
     ch_log[ch_n++] = (char)('A' + i);
@@ -200,8 +193,7 @@ static void ch_entry(void *arg)
     evl__ctx_exit(&ch_ctx[i], next);
 }
 
-static void test_contexts_switch_directly_to_each_other(void)
-{
+static void test_contexts_switch_directly_to_each_other(void) {
     int i;
     ch_n = 0;
     memset(ch_log, 0, sizeof ch_log);
@@ -231,16 +223,27 @@ static void pr_body_a(void *arg) { (void)arg; evl__ctx_switch(&pr_ctx[0], &pr_ct
 static void pr_body_b(void *arg) { (void)arg; evl__ctx_switch(&pr_ctx[1], &main_ctx); }
 static void pr_body_main(void *arg) { (void)arg; evl__ctx_switch(&main_ctx, &pr_ctx[0]); }
 
-static void pr_entry(void *arg)
-{
+static void pr_entry(void *arg) {
     int i = (int)(intptr_t)arg;
     pr_result[i] = test_probe_regs(i == 0 ? pr_body_a : pr_body_b, NULL, pr_seed[i]);
     evl__ctx_exit(&pr_ctx[i], i == 0 ? &pr_ctx[1] : &main_ctx);
 }
 #endif
 
-static void test_callee_saved_registers_survive_switches(void)
-{
+#if defined(EVL__CTX_MIPS32) && defined(__mips_hard_float)
+/* Which FPU mode this process runs in: with FR=0 a double in $f0 has its high half in $f1, with
+   FR=1 $f1 is a register of its own.  The switch must be right in both. */
+static int mips_fr(void) {
+    volatile double one = 1.0;
+    unsigned odd;
+    __asm__ __volatile__(".set push\n\t.set fp=xx\n\t.set oddspreg\n\t"
+                         "ldc1 $f0, %1\n\tmfc1 %0, $f1\n\t.set pop"
+                         : "=r"(odd) : "m"(one) : "$f0", "$f1");
+    return odd == 0x3ff00000u ? 0 : 1;
+}
+#endif
+
+static void test_callee_saved_registers_survive_switches(void) {
 #if defined(TEST_PROBE_AVAILABLE)
     int round;
     for (round = 0; round < 20; round++) {
@@ -260,6 +263,9 @@ static void test_callee_saved_registers_survive_switches(void)
             break;
     }
     printf("    probed: %s\n", TEST_PROBE_WHAT);
+#if defined(EVL__CTX_MIPS32) && defined(__mips_hard_float)
+    printf("    FPU mode here: FR=%d\n", mips_fr());
+#endif
 #else
     SKIP("no register probe for this CPU");
 #endif
@@ -272,8 +278,7 @@ static unsigned char rp_stack[RP_STACK] __attribute__((aligned(16)));
 static volatile unsigned rp_seed_fiber = 77, rp_seed_main = 1234567;
 static int rp_fiber_ok;
 
-static NOINLINE int rp_work(unsigned s, evl__ctx *self, evl__ctx *other)
-{
+static NOINLINE int rp_work(unsigned s, evl__ctx *self, evl__ctx *other) {
     unsigned a = s * 3u + 1, b = s * 5u + 2, c = s * 7u + 3, d = s * 11u + 4;
     unsigned e = s * 13u + 5, f = s * 17u + 6, g = s * 19u + 7, h = s * 23u + 8;
     unsigned i = a ^ h, j = b ^ g, k = c ^ f, l = d ^ e;
@@ -290,15 +295,13 @@ static NOINLINE int rp_work(unsigned s, evl__ctx *self, evl__ctx *other)
     }
 }
 
-static void rp_entry(void *arg)
-{
+static void rp_entry(void *arg) {
     (void)arg;
     rp_fiber_ok = rp_work(rp_seed_fiber, &rp_ctx, &main_ctx);
     evl__ctx_exit(&rp_ctx, &main_ctx);
 }
 
-static void test_live_values_survive_switches_under_register_pressure(void)
-{
+static void test_live_values_survive_switches_under_register_pressure(void) {
     int main_ok;
     rp_fiber_ok = -1;
     evl__ctx_init(&rp_ctx, rp_stack, RP_STACK, rp_entry, NULL);
@@ -314,23 +317,22 @@ static void test_live_values_survive_switches_under_register_pressure(void)
 /* ------------------------------------------------------------------------ */
 
 #if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
-static void x86_modes(unsigned *mxcsr_rc, unsigned *x87_rc)
-{
+static void x86_modes(unsigned *mxcsr_rc, unsigned *x87_rc) {
     unsigned short cw;
     __asm__ __volatile__("fnstcw %0" : "=m"(cw));
     *x87_rc = (unsigned)(cw >> 10) & 3u;
-#  if defined(__SSE__)
+#if defined(__SSE__)
     {
         unsigned mx;
         __asm__ __volatile__("stmxcsr %0" : "=m"(mx));
         *mxcsr_rc = (mx >> 13) & 3u;
     }
-#  else
+#else
     *mxcsr_rc = *x87_rc;   /* no MXCSR to look at */
-#  endif
+#endif
 }
-#  define X86_UP 2u        /* rounding control encoding of FE_UPWARD */
-#  define X86_NEAREST 0u
+#define X86_UP 2u        /* rounding control encoding of FE_UPWARD */
+#define X86_NEAREST 0u
 #endif
 
 #if defined(FE_UPWARD) && defined(FE_DOWNWARD) && defined(FE_TOWARDZERO) && \
@@ -339,26 +341,24 @@ enum { FP_STACK = 64 * 1024 };
 static evl__ctx fp_ctx;
 static unsigned char fp_stack[FP_STACK] __attribute__((aligned(16)));
 static int fp_at_start, fp_after_resume;
-#  if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
+#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
 static unsigned fp_mx_after_resume, fp_x87_after_resume;
-#  endif
+#endif
 
-static void fp_entry(void *arg)
-{
+static void fp_entry(void *arg) {
     (void)arg;
     fp_at_start = fegetround();
     fesetround(FE_UPWARD);
     evl__ctx_switch(&fp_ctx, &main_ctx);
     fp_after_resume = fegetround();
-#  if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
+#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
     x86_modes(&fp_mx_after_resume, &fp_x87_after_resume);
-#  endif
+#endif
     evl__ctx_exit(&fp_ctx, &main_ctx);
 }
 #endif
 
-static void test_fp_control_state_follows_the_abi_rule(void)
-{
+static void test_fp_control_state_follows_the_abi_rule(void) {
 #if !defined(FE_UPWARD) || !defined(FE_DOWNWARD) || !defined(FE_TOWARDZERO)
     SKIP("fenv.h has no directed rounding modes");
 #elif !defined(EVL__CTX_FP_CONTROL_PER_CONTEXT)
@@ -384,7 +384,7 @@ static void test_fp_control_state_follows_the_abi_rule(void)
         CHECK(main_after_first == FE_TONEAREST);
         CHECK(fp_after_resume == FE_UPWARD);
         CHECK(fegetround() == FE_DOWNWARD);
-#  if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
+#if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
         CHECK(fp_mx_after_resume == X86_UP);   /* both registers, not just the */
         CHECK(fp_x87_after_resume == X86_UP);  /* one fegetround happens to read */
         {
@@ -393,7 +393,7 @@ static void test_fp_control_state_follows_the_abi_rule(void)
             x86_modes(&mx, &x87);
             CHECK(mx == X86_NEAREST && x87 == X86_NEAREST);
         }
-#  endif
+#endif
         printf("    per context (x86 ABI: control bits are callee-saved)\n");
     } else {
         /* AArch64 FPCR, ARM FPSCR, RISC-V fcsr: thread-wide, untouched by a switch */
@@ -419,15 +419,13 @@ static int al_vector_ok;
 typedef float al_v4 __attribute__((vector_size(16)));
 #endif
 
-static NOINLINE void al_callee(void)
-{
+static NOINLINE void al_callee(void) {
     volatile unsigned char x[ABI_STACK_ALIGN] __attribute__((aligned(ABI_STACK_ALIGN)));
     x[0] = 1;
     al_callee_mod = (uintptr_t)&x[0] % ABI_STACK_ALIGN;
 }
 
-static void al_entry(void *arg)
-{
+static void al_entry(void *arg) {
     volatile unsigned char x[ABI_STACK_ALIGN] __attribute__((aligned(ABI_STACK_ALIGN)));
     (void)arg;
     x[0] = 1;
@@ -447,8 +445,7 @@ static void al_entry(void *arg)
     evl__ctx_exit(&al_ctx, &main_ctx);
 }
 
-static void check_alignment_on(unsigned char *stack, size_t size)
-{
+static void check_alignment_on(unsigned char *stack, size_t size) {
     al_entry_mod = al_callee_mod = 99;
     al_vector_ok = 0;
     evl__ctx_init(&al_ctx, stack, size, al_entry, NULL);
@@ -465,27 +462,27 @@ static void check_alignment_on(unsigned char *stack, size_t size)
 #elif defined(EVL__CTX_I386)
     /* ebp = entry esp - 4; the ABI (as GCC/clang use it) wants esp + 4 16-aligned */
     CHECK(al_frame % 16 == 8);
-#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64)
+#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64) || defined(EVL__CTX_MIPS64) || \
+    defined(EVL__CTX_PPC32) || defined(EVL__CTX_PPC64)
     CHECK(al_frame % 16 == 0);
+#elif defined(EVL__CTX_MIPS32) || defined(EVL__CTX_S390X)
+    CHECK(al_frame % 8 == 0);
 #endif
 }
 
 static unsigned char al_buf[64 * 1024 + 64] __attribute__((aligned(16)));
 
-static void test_entry_stack_is_aligned_for_the_abi(void)
-{
+static void test_entry_stack_is_aligned_for_the_abi(void) {
     check_alignment_on(al_buf, 64 * 1024);
 }
 
-static void test_entry_stack_is_aligned_even_for_an_odd_user_stack(void)
-{
+static void test_entry_stack_is_aligned_even_for_an_odd_user_stack(void) {
     size_t off;
     for (off = 1; off < 16 && !cur_failed; off += 3)
         check_alignment_on(al_buf + off, 64 * 1024 - 2 * off - 1);
 }
 
-static void test_stack_map_rounds_up_to_pages_and_rejects_zero(void)
-{
+static void test_stack_map_rounds_up_to_pages_and_rejects_zero(void) {
     void *stack = NULL;
     size_t usable = 0;
     size_t page = stack_page();
@@ -510,8 +507,7 @@ struct many {
 };
 static struct many many_f[MANY];
 
-static void many_entry(void *arg)
-{
+static void many_entry(void *arg) {
     struct many *m = (struct many *)arg;
     int mine[8], r, k;
     for (k = 0; k < 8; k++)
@@ -527,8 +523,7 @@ static void many_entry(void *arg)
     evl__ctx_exit(&m->ctx, &main_ctx);
 }
 
-static void test_two_hundred_contexts_on_mapped_stacks(void)
-{
+static void test_two_hundred_contexts_on_mapped_stacks(void) {
     int i, r, mapped = 0, all_ok = 1;
     for (i = 0; i < MANY; i++) {
         struct many *m = &many_f[i];
@@ -561,8 +556,7 @@ static int deep_depth;
 static unsigned deep_sum;
 static evl__ctx deep_ctx;
 
-static NOINLINE unsigned deep(unsigned n)
-{
+static NOINLINE unsigned deep(unsigned n) {
     volatile unsigned char pad[512];
     unsigned r;
     pad[0] = (unsigned char)n;
@@ -575,15 +569,13 @@ static NOINLINE unsigned deep(unsigned n)
     return r;
 }
 
-static void deep_entry(void *arg)
-{
+static void deep_entry(void *arg) {
     (void)arg;
     deep_sum = deep(0);
     evl__ctx_exit(&deep_ctx, &main_ctx);
 }
 
-static void test_deep_recursion_within_the_usable_size_works(void)
-{
+static void test_deep_recursion_within_the_usable_size_works(void) {
     void *stack;
     size_t usable;
     unsigned expect = 0, n;
@@ -609,8 +601,7 @@ static void test_deep_recursion_within_the_usable_size_works(void)
 static evl__ctx ov_ctx;
 static volatile int ov_sink;
 
-static NOINLINE int overflow(int n)
-{
+static NOINLINE int overflow(int n) {
     volatile char pad[256];
     pad[0] = (char)n;
     if (n > 100000000)   /* never true; keeps -Winfinite-recursion quiet */
@@ -618,15 +609,13 @@ static NOINLINE int overflow(int n)
     return overflow(n + 1) + pad[0];
 }
 
-static void ov_entry(void *arg)
-{
+static void ov_entry(void *arg) {
     (void)arg;
     ov_sink = overflow(0);
     evl__ctx_exit(&ov_ctx, &main_ctx);
 }
 
-static int overflow_child(void)
-{
+static int overflow_child(void) {
     void *stack;
     size_t usable;
     if (map_stack(64 * 1024, &stack, &usable) != 0)
@@ -638,8 +627,7 @@ static int overflow_child(void)
 
 static const char *self_path;
 
-static void test_guard_page_stops_a_stack_overflow(void)
-{
+static void test_guard_page_stops_a_stack_overflow(void) {
 #if defined(_WIN32)
     intptr_t rc = _spawnl(_P_WAIT, self_path, self_path, "--overflow-child", (char *)NULL);
     /* Windows ends it with an access violation (0xC0000005) or a stack
@@ -680,8 +668,7 @@ static evl__ctx ru_ctx;
 static unsigned char ru_stack[RU_STACK] __attribute__((aligned(16)));
 static int ru_ok;
 
-static NOINLINE void ru_leave_from_deep(int n)
-{
+static NOINLINE void ru_leave_from_deep(int n) {
     volatile char a[1000], b[300];
     a[0] = (char)n;
     b[0] = (char)n;
@@ -693,14 +680,12 @@ static NOINLINE void ru_leave_from_deep(int n)
     ov_sink = a[0] + b[0];
 }
 
-static void ru_first(void *arg)
-{
+static void ru_first(void *arg) {
     (void)arg;
     ru_leave_from_deep(20);
 }
 
-static NOINLINE void ru_fill(int n)
-{
+static NOINLINE void ru_fill(int n) {
     char big[4000];
     memset(big, n, sizeof big);
     ru_ok &= big[3999] == (char)n;
@@ -708,16 +693,14 @@ static NOINLINE void ru_fill(int n)
         ru_fill(n - 1);
 }
 
-static void ru_second(void *arg)
-{
+static void ru_second(void *arg) {
     (void)arg;
     ru_ok = 1;
     ru_fill(8);
     evl__ctx_exit(&ru_ctx, &main_ctx);
 }
 
-static void test_reused_stack_is_clean_for_the_next_context(void)
-{
+static void test_reused_stack_is_clean_for_the_next_context(void) {
     evl__ctx_init(&ru_ctx, ru_stack, RU_STACK, ru_first, NULL);
     evl__ctx_switch(&main_ctx, &ru_ctx);
     evl__ctx_release(&ru_ctx);
@@ -736,8 +719,7 @@ enum { TU_STACK = 64 * 1024 };
 static evl__ctx tu_ctx;
 static unsigned char tu_stack[TU_STACK] __attribute__((aligned(16)));
 
-static void test_contexts_from_two_translation_units_interoperate(void)
-{
+static void test_contexts_from_two_translation_units_interoperate(void) {
     int log[4] = { 0, 0, 0, 0 };
     CHECK(strcmp(tu2_backend_name(), EVL__CTX_BACKEND_NAME) == 0);
     /* initialised by the other unit's copy, switched to by this unit's, and
@@ -752,8 +734,7 @@ static void test_contexts_from_two_translation_units_interoperate(void)
 
 /* ------------------------------------------------------------------------ */
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     self_path = argv[0];
     evl__ctx_init_main(&main_ctx);
     if (argc > 1 && strcmp(argv[1], "--overflow-child") == 0)
