@@ -49,13 +49,25 @@ typedef struct evl__child_backend {
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Since Linux 5.1 new system calls have the same number on every architecture (alpha aside), so
-   headers older than the calls can still make them. */
+/* Since Linux 5.1 a new system call has one number on every architecture, offset on those whose
+   numbering starts elsewhere (MIPS by ABI, ia64), so headers older than the calls can still make
+   them.  Alpha numbers them apart: there only the C library's own names serve. */
+#if defined(__mips__) && defined(_MIPS_SIM) && defined(_ABIO32) && _MIPS_SIM == _ABIO32
+#define EVL__SYSCALL_BASE 4000
+#elif defined(__mips__) && defined(_MIPS_SIM) && defined(_ABI64) && _MIPS_SIM == _ABI64
+#define EVL__SYSCALL_BASE 5000
+#elif defined(__mips__) && defined(_MIPS_SIM) && defined(_ABIN32) && _MIPS_SIM == _ABIN32
+#define EVL__SYSCALL_BASE 6000
+#elif defined(__ia64__)
+#define EVL__SYSCALL_BASE 1024
+#else
+#define EVL__SYSCALL_BASE 0
+#endif
 #if !defined(SYS_epoll_pwait2) && !defined(__alpha__)
-#define SYS_epoll_pwait2 441
+#define SYS_epoll_pwait2 (EVL__SYSCALL_BASE + 441)
 #endif
 #if !defined(SYS_pidfd_open) && !defined(__alpha__)
-#define SYS_pidfd_open 434
+#define SYS_pidfd_open (EVL__SYSCALL_BASE + 434)
 #endif
 
 #ifdef __cplusplus
