@@ -2668,7 +2668,28 @@ EVL__PRIVATE int evl__os_signal_valid(int signum) {
            signum != SIGFPE && signum != SIGILL;
 }
 
-static struct sigaction evl__saved_action[EVL__MAX_SIGNAL + 1];
+/* The disposition each watched signal had before, kept small: a struct sigaction is 152 bytes in
+   glibc (its sigset_t has room for 1024 signals), and a board has 65 of them to keep. */
+#define EVL__MASK_WORDS ((NSIG - 1 + 31) / 32)
+typedef struct evl__saved_disposition {
+    void (*handler)(int);
+    void (*action)(int, siginfo_t *, void *);   /* apart from handler: some C libraries keep both */
+    int flags;
+    uint32_t mask[EVL__MASK_WORDS];
+} evl__saved_disposition;
+
+static evl__saved_disposition evl__saved_action[EVL__MAX_SIGNAL + 1];
+
+EVL__PRIVATE EVL__COLD void evl__os_save_disposition(int signum, const struct sigaction *sa) {
+    evl__saved_disposition *d = &evl__saved_action[signum];
+    int s;
+    d->handler = sa->sa_handler;
+    d->action = sa->sa_sigaction;
+    d->flags = sa->sa_flags;
+    memset(d->mask, 0, sizeof d->mask);
+    for (s = 1; s < NSIG; s++)
+        if (sigismember(&sa->sa_mask, s) == 1) d->mask[(s - 1) / 32] |= (uint32_t)1 << ((unsigned)(s - 1) % 32u);
+}
 
 EVL__PRIVATE void evl__posix_handler(int signum) {
     int saved_errno = errno;                        /* the handler runs between any two lines */
@@ -2681,7 +2702,7 @@ EVL__PRIVATE void evl__posix_handler(int signum) {
    except where ignoring has another effect (SIGCHLD: children would reap themselves), or the
    default already ignores it. */
 EVL__PRIVATE EVL__COLD int evl__os_signal_catch(int signum, int by_handler) {
-    struct sigaction sa;
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     if (by_handler) {
@@ -2690,10 +2711,24 @@ EVL__PRIVATE EVL__COLD int evl__os_signal_catch(int signum, int by_handler) {
     } else {
         sa.sa_handler = signum == SIGCHLD || signum == SIGURG || signum == SIGWINCH ? SIG_DFL : SIG_IGN;
     }
-    return sigaction(signum, &sa, &evl__saved_action[signum]) < 0 ? -errno : 0;
+    if (sigaction(signum, &sa, &old) < 0) return -errno;
+    evl__os_save_disposition(signum, &old);
+    return 0;
 }
 
-EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) { sigaction(signum, &evl__saved_action[signum], NULL); }
+EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) {
+    const evl__saved_disposition *d = &evl__saved_action[signum];
+    struct sigaction sa;
+    int s;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    for (s = 1; s < NSIG; s++)
+        if (d->mask[(s - 1) / 32] >> ((unsigned)(s - 1) % 32u) & 1u) sigaddset(&sa.sa_mask, s);
+    sa.sa_flags = d->flags;
+    if (d->flags & SA_SIGINFO) sa.sa_sigaction = d->action;
+    else sa.sa_handler = d->handler;
+    sigaction(signum, &sa, NULL);
+}
 
 /* A thread's mask is the program's business: evloop never changes it.  But a signal that every
    thread blocks would stay pending forever, so while the backend waits, the signals this loop has

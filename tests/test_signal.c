@@ -390,6 +390,36 @@ static void thread_masks_stay_as_the_program_set_them(void) {
     evl_deinit(&loop);
 }
 
+static void info_handler(int sig, siginfo_t *info, void *context) {
+    (void)sig;
+    (void)info;
+    (void)context;
+}
+
+static void last_stop_restores_a_siginfo_handler_with_its_flags_and_mask(void) {
+    struct sigaction before, after;
+    evl_loop loop;
+    caught c;
+    memset(&before, 0, sizeof before);
+    before.sa_sigaction = info_handler;
+    before.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&before.sa_mask);
+    sigaddset(&before.sa_mask, SIGUSR2);
+    sigaddset(&before.sa_mask, SIGRTMIN + 3);
+    CHECK_EQ(sigaction(SIGUSR1, &before, NULL), 0);
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &c, SIGUSR1);
+    evl_signal_stop(&loop, &c.s);
+    CHECK_EQ(sigaction(SIGUSR1, NULL, &after), 0);
+    CHECK(after.sa_flags & SA_SIGINFO);
+    CHECK(after.sa_flags & SA_RESTART);
+    CHECK(after.sa_sigaction == info_handler);
+    CHECK(sigismember(&after.sa_mask, SIGUSR2) == 1);
+    CHECK(sigismember(&after.sa_mask, SIGRTMIN + 3) == 1);
+    CHECK(sigismember(&after.sa_mask, SIGTERM) == 0);
+    evl_deinit(&loop);
+}
+
 const t_case signal_tests[] = {
     T(signal_calls_back_in_loop_context),
     T(signal_raised_right_after_start_is_not_lost),
@@ -406,5 +436,6 @@ const t_case signal_tests[] = {
     T(signals_from_another_thread_while_starting_and_stopping),
     T(signal_still_arrives_after_the_first_watchers_thread_exited),
     T(thread_masks_stay_as_the_program_set_them),
+    T(last_stop_restores_a_siginfo_handler_with_its_flags_and_mask),
     T_END,
 };
