@@ -1096,10 +1096,9 @@ EVL__PRIVATE EVL__COLD size_t evl__list_length_checked(const evl__node *head) {
     const evl__node *slow = head, *fast = head->next;
     size_t count = 0;
     while (fast != head) {
-        if (!fast || fast == slow) {
-            EVLOOP_ASSERT(!"evloop: a list of watchers is corrupt (a watcher initialised or freed while active?)");
-            break;
-        }
+        int list_is_sound = fast && fast != slow;   /* else a watcher was initialised or freed while active */
+        EVLOOP_ASSERT(list_is_sound);
+        if (!list_is_sound) break;
         fast = fast->next;
         if (++count % 2 == 0) slow = slow->next;
     }
