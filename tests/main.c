@@ -181,6 +181,33 @@ int t_refuse_new_syscalls(int err) {
 #endif
 }
 
+/* Linux 5.3 had pidfd_open but not waitid(P_PIDFD): this makes waitid refuse P_PIDFD with EINVAL,
+   as that kernel does, and leaves every other call alone. */
+int t_refuse_waitid_pidfd(void) {
+#if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__) && defined(AUDIT_ARCH_X86_64) && \
+    defined(SYS_waitid)
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_waitid, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3 /* P_PIDFD */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)EINVAL & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(sizeof code / sizeof code[0]);
+    prog.filter = code;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) return -errno;
+    return 0;
+#else
+    return -ENOSYS;
+#endif
+}
+
 /* ---- Running ---------------------------------------------------------------------------------- */
 
 /* A test runs if no filter is given, or if an argument is part of its name, or names its suite

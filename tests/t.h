@@ -93,6 +93,7 @@ extern int t_slow;
    container sandbox) in this process and its children: 0, or -errno if it cannot (then skip).
    t_refused_errno is set when the runner did this for the whole run (--nosys). */
 int t_refuse_new_syscalls(int err);
+int t_refuse_waitid_pidfd(void);               /* as Linux 5.3: pidfd_open, but no waitid(P_PIDFD) */
 extern int t_refused_errno;
 
 #endif

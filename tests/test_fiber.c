@@ -840,22 +840,27 @@ static void bad_channels_are_refused(void) {
 
 typedef struct join_case {
     evl_fiber *target;
+    evl_chan release;                           /* the target waits on it: the test decides when it ends */
+    int slot;
     int rc, rc_timeout, rc_self, rc_done;
     int target_finished_first;
 } join_case;
 
 static int target_finished;
 
-static void short_task(void *arg) {
-    (void)arg;
-    evl_sleep(EVL_MS(10));
+static void held_task(void *arg) {
+    join_case *j = (join_case *)arg;
+    int v;
+    evl_chan_recv(&j->release, &v, EVL_FOREVER);
     target_finished = 1;
 }
 
 static void join_it(void *arg) {
     join_case *j = (join_case *)arg;
+    int go = 1;
     j->rc_self = evl_fiber_join(evl_fiber_self(), EVL_FOREVER);
-    j->rc_timeout = evl_fiber_join(j->target, EVL_MS(1));
+    j->rc_timeout = evl_fiber_join(j->target, EVL_MS(1));   /* the target cannot have returned */
+    evl_chan_send(&j->release, &go, EVL_FOREVER);
     j->rc = evl_fiber_join(j->target, EVL_FOREVER);
     j->target_finished_first = target_finished;
     j->rc_done = evl_fiber_join(j->target, 0);
@@ -867,7 +872,8 @@ static void join_waits_until_the_fiber_returned(void) {
     join_case j;
     memset(&j, 0, sizeof j);
     CHECK_EQ(evl_init(&loop), 0);
-    start(&loop, &target, short_task, NULL);
+    evl_chan_init(&j.release, &j.slot, sizeof j.slot, 1);
+    start(&loop, &target, held_task, &j);
     j.target = &target;
     start(&loop, &joiner, join_it, &j);
     CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
