@@ -515,7 +515,6 @@ typedef struct evl__wheel {
 typedef struct evl__ready {         /* one io event fetched from the kernel */
     evl_io *w;                      /* NULL once a callback stopped the watcher */
     unsigned revents;
-    int fd;                         /* w's, once delivered (-1 if not): for evl_dump afterwards */
 } evl__ready;
 
 #define EVL__MAX_SIGNAL 64
@@ -1797,7 +1796,6 @@ EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
     for (i = 0; i < loop->ready_count; i++) {
         evl_io *w = loop->ready[i].w;
         unsigned revents;
-        loop->ready[i].fd = w ? w->fd : -1;
         if (!w) continue;                           /* stopped by an earlier callback */
         /* Mask with the interest now: an earlier callback may have narrowed it. */
         revents = loop->ready[i].revents & ((unsigned)w->events | EVL_ERROR | EVL_HUP);
@@ -2519,6 +2517,16 @@ EVL__PRIVATE void evl__dump_events(FILE *out, unsigned events) {
             events & EVL_PRI ? " PRI" : "", events ? "" : " none");
 }
 
+/* Whether w is an active io watcher of loop: the last batch may name watchers stopped and freed
+   since, which only a pointer comparison may touch. */
+EVL__PRIVATE EVL__COLD int evl__io_watched(const evl_loop *loop, const evl_io *w) {
+    size_t k, count = evl__list_length_checked(&loop->ios);
+    const evl__node *n;
+    for (n = loop->ios.next, k = 0; k < count; k++, n = n->next)
+        if (n == &w->link) return 1;
+    return 0;
+}
+
 /* What the last wait reported, in the order it was delivered: a descriptor that shows up here at
    every call while the loop keeps the CPU busy is one that stays ready (level-triggered), e.g. a
    sysfs file watched for EVL_READ, or an error nobody reads. */
@@ -2527,9 +2535,10 @@ EVL__PRIVATE EVL__COLD void evl__dump_last_wait(const evl_loop *loop, FILE *out)
     if (loop->last_batch == 0) return;
     fprintf(out, "  last wait reported");
     for (i = 0; i < loop->last_batch; i++) {
+        const evl_io *w = loop->ready[i].w;
         unsigned r = loop->ready[i].revents;
-        if (loop->ready[i].fd < 0) continue;
-        fprintf(out, "  fd %d%s%s%s%s%s", loop->ready[i].fd, r & EVL_READ ? " READ" : "", r & EVL_WRITE ? " WRITE" : "",
+        if (!w || !evl__io_watched(loop, w)) continue;
+        fprintf(out, "  fd %d%s%s%s%s%s", w->fd, r & EVL_READ ? " READ" : "", r & EVL_WRITE ? " WRITE" : "",
                 r & EVL_PRI ? " PRI" : "", r & EVL_ERROR ? " ERROR" : "", r & EVL_HUP ? " HUP" : "");
     }
     fprintf(out, "\n");

@@ -266,8 +266,9 @@ EVL__PRIVATE int evl__epoll_wait(evl_loop *loop, evl_time timeout) {
 EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready *ready, int capacity) {
     evl__backend *b = &loop->backend;
     int n = evl__epoll_wait(loop, timeout), i, count = 0;
+    (void)capacity;                                 /* epoll returns at most EVLOOP_MAX_EVENTS, its size */
     if (n < 0) return errno == EINTR ? 0 : -errno;
-    for (i = 0; i < n && count < capacity; i++) {
+    for (i = 0; i < n; i++) {
         void *p = b->events[i].data.ptr;
         if (p == &b->wakefd) {
             evl__epoll_drain(b->wakefd);
