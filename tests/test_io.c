@@ -331,6 +331,40 @@ static void active_tells_whether_a_watcher_is_started(void) {
     evl_deinit(&loop);
 }
 
+/* A descriptor that stays ready keeps a level-triggered loop busy; evl_dump names it. */
+static void dump_names_the_descriptor_the_last_wait_reported(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    char text[4096], want[64];
+    FILE *f = tmpfile();
+    size_t len;
+    CHECK(f != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    setup(&loop, &w, &seen, fds[0], EVL_READ);
+    CHECK_EQ(write(fds[1], "x", 1), 1);        /* never read: ready at every pass */
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 1);
+    evl_dump(&loop, f);
+    rewind(f);
+    len = fread(text, 1, sizeof text - 1, f);
+    text[len] = 0;
+    snprintf(want, sizeof want, "last wait reported  fd %d READ", fds[0]);
+    CHECK(strstr(text, want) != NULL);
+    evl_io_stop(&loop, &w);                     /* a stopped watcher is no longer named */
+    rewind(f);
+    CHECK(ftruncate(fileno(f), 0) == 0);
+    evl_dump(&loop, f);
+    rewind(f);
+    len = fread(text, 1, sizeof text - 1, f);
+    text[len] = 0;
+    CHECK(strstr(text, want) == NULL);
+    fclose(f);
+    evl_deinit(&loop);
+}
+
 const t_case io_tests[] = {
     T(readable_pipe_calls_back_with_read),
     T(writable_pipe_calls_back_with_write),
@@ -349,5 +383,6 @@ const t_case io_tests[] = {
     T(reset_follows_a_descriptor_closed_and_reopened_with_the_same_number),
     T(set_registers_again_a_descriptor_the_kernel_forgot),
     T(active_tells_whether_a_watcher_is_started),
+    T(dump_names_the_descriptor_the_last_wait_reported),
     T_END,
 };
