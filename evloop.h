@@ -2737,7 +2737,7 @@ EVL__PRIVATE EVL__COLD void evl__os_signal_restore(int signum) {
     for (s = 1; s < NSIG; s++)
         if (d->mask[(s - 1) / 32] >> ((unsigned)(s - 1) % 32u) & 1u) sigaddset(&sa.sa_mask, s);
     sa.sa_flags = d->flags;
-    if (d->flags & SA_SIGINFO) sa.sa_sigaction = d->action;
+    if ((unsigned)d->flags & (unsigned)SA_SIGINFO) sa.sa_sigaction = d->action;
     else sa.sa_handler = d->handler;
     sigaction(signum, &sa, NULL);
 }
@@ -3847,21 +3847,15 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
 #endif
 #define EVL__CTX_START_SYM "evl__ctx_start_ppc32_v1"
 #define EVL__CTX_FP_CONTROL_PER_CONTEXT 0
-#define EVL__CTX_PPC32_GPR(op)                                                                     \
-    "    " op " %r14, 16(%r1)\n    " op " %r15, 20(%r1)\n    " op " %r16, 24(%r1)\n"               \
-    "    " op " %r17, 28(%r1)\n    " op " %r18, 32(%r1)\n    " op " %r19, 36(%r1)\n"               \
-    "    " op " %r20, 40(%r1)\n    " op " %r21, 44(%r1)\n    " op " %r22, 48(%r1)\n"               \
-    "    " op " %r23, 52(%r1)\n    " op " %r24, 56(%r1)\n    " op " %r25, 60(%r1)\n"               \
-    "    " op " %r26, 64(%r1)\n    " op " %r27, 68(%r1)\n    " op " %r28, 72(%r1)\n"               \
-    "    " op " %r29, 76(%r1)\n    " op " %r30, 80(%r1)\n    " op " %r31, 84(%r1)\n"
+/* op on each of r14-r31 or f14-f31 (kind "r" or "f"), size bytes apart from byte at of the
+   frame: the assembler repeats the line and computes each offset */
+#define EVL__CTX_PPC32_EACH(op, kind, at, size)                                                    \
+    "    .irp i, 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"                          \
+    "    " op " %" kind "\\i, (" at "+" size "*(\\i-14))(%r1)\n"                                   \
+    "    .endr\n"
+#define EVL__CTX_PPC32_GPR(op) EVL__CTX_PPC32_EACH(op, "r", "16", "4")
 #if defined(EVL__CTX_PPC32_FPU)
-#define EVL__CTX_PPC32_FPR(op)                                                                     \
-    "    " op " %f14, 88(%r1)\n    " op " %f15, 96(%r1)\n    " op " %f16, 104(%r1)\n"              \
-    "    " op " %f17, 112(%r1)\n    " op " %f18, 120(%r1)\n    " op " %f19, 128(%r1)\n"            \
-    "    " op " %f20, 136(%r1)\n    " op " %f21, 144(%r1)\n    " op " %f22, 152(%r1)\n"            \
-    "    " op " %f23, 160(%r1)\n    " op " %f24, 168(%r1)\n    " op " %f25, 176(%r1)\n"            \
-    "    " op " %f26, 184(%r1)\n    " op " %f27, 192(%r1)\n    " op " %f28, 200(%r1)\n"            \
-    "    " op " %f29, 208(%r1)\n    " op " %f30, 216(%r1)\n    " op " %f31, 224(%r1)\n"
+#define EVL__CTX_PPC32_FPR(op) EVL__CTX_PPC32_EACH(op, "f", "88", "8")
 #else
 #define EVL__CTX_PPC32_FPR(op) ""
 #endif
@@ -3869,13 +3863,10 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
 /* VRSAVE at the given offset, then v20-v31 16 bytes apart from the next 16-byte boundary */
 #define EVL__CTX_PPC32_VRS(op, spr)                                                                \
     "    " spr " %r0\n"                                                                            \
-    "    addi %r5, %r1, " EVL__CTX_PPC32_VR "+8\n"                                                 \
-    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+    "    .irp i, 20,21,22,23,24,25,26,27,28,29,30,31\n"                                            \
+    "    li %r5, " EVL__CTX_PPC32_VR "+8+16*(\\i-20)\n"                                            \
+    "    " op " %v\\i, %r1, %r5\n"                                                                 \
+    "    .endr\n"
 #define EVL__CTX_PPC32_SAVE_VR                                                                     \
     EVL__CTX_PPC32_VRS("stvx", "mfvrsave") "    stw %r0, " EVL__CTX_PPC32_VR "(%r1)\n"
 #define EVL__CTX_PPC32_LOAD_VR                                                                     \
@@ -3918,6 +3909,7 @@ __asm__(
     "    .cfi_endproc\n"
     EVL__ASM_END(EVL__CTX_START_SYM));
 EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
+#undef EVL__CTX_PPC32_EACH
 #undef EVL__CTX_PPC32_GPR
 #undef EVL__CTX_PPC32_FPR
 #undef EVL__CTX_PPC32_VRS
@@ -4028,33 +4020,24 @@ EVL__CTX_FN void evl__ctx_make(evl__ctx *ctx) {
     ".L." sym ":\n"
 #define EVL__CTX_PPC64_END(sym) ".size " sym ",.-.L." sym "\n.popsection\n.endif\n"
 #endif
-#define EVL__CTX_PPC64_GPR(op)                                                                     \
-    "    " op " %r14, 32(%r1)\n    " op " %r15, 40(%r1)\n    " op " %r16, 48(%r1)\n"               \
-    "    " op " %r17, 56(%r1)\n    " op " %r18, 64(%r1)\n    " op " %r19, 72(%r1)\n"               \
-    "    " op " %r20, 80(%r1)\n    " op " %r21, 88(%r1)\n    " op " %r22, 96(%r1)\n"               \
-    "    " op " %r23, 104(%r1)\n    " op " %r24, 112(%r1)\n    " op " %r25, 120(%r1)\n"            \
-    "    " op " %r26, 128(%r1)\n    " op " %r27, 136(%r1)\n    " op " %r28, 144(%r1)\n"            \
-    "    " op " %r29, 152(%r1)\n    " op " %r30, 160(%r1)\n    " op " %r31, 168(%r1)\n"
+/* op on each of r14-r31 or f14-f31 (kind "r" or "f"), size bytes apart from byte at of the
+   frame: the assembler repeats the line and computes each offset */
+#define EVL__CTX_PPC64_EACH(op, kind, at, size)                                                    \
+    "    .irp i, 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"                          \
+    "    " op " %" kind "\\i, (" at "+" size "*(\\i-14))(%r1)\n"                                   \
+    "    .endr\n"
+#define EVL__CTX_PPC64_GPR(op) EVL__CTX_PPC64_EACH(op, "r", "32", "8")
 #if defined(EVL__CTX_PPC64_FPU)
-#define EVL__CTX_PPC64_FPR(op)                                                                     \
-    "    " op " %f14, 176(%r1)\n    " op " %f15, 184(%r1)\n    " op " %f16, 192(%r1)\n"            \
-    "    " op " %f17, 200(%r1)\n    " op " %f18, 208(%r1)\n    " op " %f19, 216(%r1)\n"            \
-    "    " op " %f20, 224(%r1)\n    " op " %f21, 232(%r1)\n    " op " %f22, 240(%r1)\n"            \
-    "    " op " %f23, 248(%r1)\n    " op " %f24, 256(%r1)\n    " op " %f25, 264(%r1)\n"            \
-    "    " op " %f26, 272(%r1)\n    " op " %f27, 280(%r1)\n    " op " %f28, 288(%r1)\n"            \
-    "    " op " %f29, 296(%r1)\n    " op " %f30, 304(%r1)\n    " op " %f31, 312(%r1)\n"
+#define EVL__CTX_PPC64_FPR(op) EVL__CTX_PPC64_EACH(op, "f", "176", "8")
 #else
 #define EVL__CTX_PPC64_FPR(op) ""
 #endif
 #if defined(__ALTIVEC__)
 #define EVL__CTX_PPC64_VRS(op)                                                                     \
-    "    addi %r5, %r1, " EVL__CTX_PPC64_VR "+16\n"                                                \
-    "    " op " %v20, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v21, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v22, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v23, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v24, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v25, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v26, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v27, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v28, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v29, 0, %r5\n    addi %r5, %r5, 16\n" \
-    "    " op " %v30, 0, %r5\n    addi %r5, %r5, 16\n    " op " %v31, 0, %r5\n"
+    "    .irp i, 20,21,22,23,24,25,26,27,28,29,30,31\n"                                            \
+    "    li %r5, " EVL__CTX_PPC64_VR "+16+16*(\\i-20)\n"                                           \
+    "    " op " %v\\i, %r1, %r5\n"                                                                 \
+    "    .endr\n"
 #if _CALL_ELF == 2
 #define EVL__CTX_PPC64_SAVE_VR EVL__CTX_PPC64_VRS("stvx")
 #define EVL__CTX_PPC64_LOAD_VR EVL__CTX_PPC64_VRS("lvx")
@@ -4114,6 +4097,7 @@ __asm__(
 EVL__CTX_DECLARE(EVL__CTX_SWAP_SYM, EVL__CTX_START_SYM)
 #undef EVL__CTX_PPC64_BEGIN
 #undef EVL__CTX_PPC64_END
+#undef EVL__CTX_PPC64_EACH
 #undef EVL__CTX_PPC64_GPR
 #undef EVL__CTX_PPC64_FPR
 #undef EVL__CTX_PPC64_VRS
