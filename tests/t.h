@@ -12,6 +12,21 @@
 
 #include "../evloop.h"
 
+/* What the few backend-dependent lines of the suite need to know about the backend under test. */
+#if defined(EVLOOP_BACKEND_POLL)
+#define T_BACKEND "poll"
+#define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: poll() has no descriptor for the loop */
+#define T_BACKEND_BY_NUMBER 1       /* watches descriptor numbers: hears a number closed and reused */
+#else
+#define T_BACKEND "epoll"
+#endif
+#ifndef T_BACKEND_HAS_FD
+#define T_BACKEND_HAS_FD 1
+#endif
+#ifndef T_BACKEND_BY_NUMBER
+#define T_BACKEND_BY_NUMBER 0
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>

@@ -285,7 +285,8 @@ static void reset_follows_a_descriptor_closed_and_reopened_with_the_same_number(
     reopen_at(fds[0], again);
     CHECK_EQ(write(again[1], "x", 1), 1);
     CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
-    CHECK_EQ(seen.calls, 0);                    /* deaf, as documented */
+    if (T_BACKEND_BY_NUMBER) CHECK(seen.calls > 0);  /* poll() watches the number: it hears the new file */
+    else CHECK_EQ(seen.calls, 0);               /* deaf, as documented */
     CHECK_EQ(evl_io_reset(&loop, &w, again[0], EVL_READ), 0);
     CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(5)));
     CHECK(seen.last & EVL_READ);

@@ -242,7 +242,7 @@ static void deinit_from_a_callback_is_reported_and_ignored(void) {
     t_asserts_expected = 1;
     CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
     CHECK_EQ(t_asserts, 1);
-    CHECK(evl_backend_fd(&loop) >= 0);          /* still alive */
+    CHECK(T_BACKEND_HAS_FD ? evl_backend_fd(&loop) >= 0 : evl_run(&loop, 0) == 0);   /* still alive */
     evl_deinit(&loop);
 }
 
