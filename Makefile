@@ -235,3 +235,73 @@ bench-quick:
 clean:
 	rm -rf $(B)
 	-$(MAKE) -C bench clean 2>/dev/null
+
+# ---- poll backend -----------------------------------------------------------------------------
+# The whole suite on evloop_poll.h: gcc, the old-kernel runs (--nosys), ASan+UBSan, valgrind, and
+# the plain POSIX path (EVLOOP_POLL_POSIX_ONLY: poll() and a pipe) with more descriptors than one
+# batch holds.  Then the implementation warning-free in every language mode (under check-headers),
+# with musl and an AArch64 cross compiler, and for macOS (zig's SDK): no ppoll, no eventfd there,
+# which proves the backend leans on nothing Linux has alone.
+
+POLL_DEPS  = $(TEST_SRC) tests/t.h $(HEADERS) evloop_poll.h
+POLL_FLAGS = -DEVLOOP_BACKEND_POLL
+
+$(B)/test-poll: $(POLL_DEPS)
+	@mkdir -p $(B)
+	$(CC) $(OPT) $(TESTWARN) $(POLL_FLAGS) -pthread $(TEST_SRC) -o $@ -lm
+$(B)/test-poll-posix: $(POLL_DEPS)
+	@mkdir -p $(B)
+	$(CC) $(OPT) $(TESTWARN) $(POLL_FLAGS) -DEVLOOP_POLL_POSIX_ONLY -DEVLOOP_POLL_MAX=100 -pthread $(TEST_SRC) -o $@ -lm
+$(B)/test-poll-asan: $(POLL_DEPS)
+	@mkdir -p $(B)
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    $(TESTWARN) $(POLL_FLAGS) -pthread $(TEST_SRC) -o $@ -lm
+
+check-poll: $(B)/test-poll $(B)/test-poll-posix $(B)/test-poll-asan check-headers-poll
+	@echo "== poll backend: test suite (gcc)"
+	./$(B)/test-poll
+	@echo "== poll backend: with epoll_pwait2 and pidfd_open refused (ENOSYS, EPERM)"
+	./$(B)/test-poll --nosys
+	./$(B)/test-poll --nosys=EPERM
+	@echo "== poll backend: POSIX only (poll and a pipe), EVLOOP_POLL_MAX=100"
+	./$(B)/test-poll-posix
+	@echo "== poll backend: under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/test-poll-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./$(B)/test-poll-asan --nosys
+	@echo "== poll backend: under valgrind"
+	EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=300 $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite ./$(B)/test-poll
+	@echo "== poll backend: the implementation with musl, AArch64 and for macOS (zig)"
+	@mkdir -p $(B)/poll
+	musl-gcc $(STRICT) -Werror $(OPT) $(POLL_FLAGS) -c tests/headers/impl.c -o $(B)/poll/impl-musl.o
+	aarch64-linux-gnu-gcc $(STRICT) -Werror $(OPT) $(POLL_FLAGS) -c tests/headers/impl.c -o $(B)/poll/impl-aarch64.o
+	@set -e; if [ -x $(ZIG) ]; then for t in x86_64-macos aarch64-macos; do \
+	    echo "   zig cc -target $$t"; \
+	    $(ZIG) cc -target $$t $(STRICT) -Werror $(OPT) $(POLL_FLAGS) -c tests/headers/impl.c -o $(B)/poll/impl-$$t.o; \
+	    done; else echo "   (no zig at $(ZIG): macOS compile skipped)"; fi
+
+# The header checks of check-headers, for the poll backend (in both of its paths).
+check-headers-poll: $(HEADERS) evloop_poll.h tests/headers/impl.c tests/headers/use.c tests/headers/static.c
+	@echo "== headers with the poll backend: C99, C11 and C++ with every warning an error"
+	@mkdir -p $(B)/headers-poll
+	@set -e; for variant in "" -DEVLOOP_POLL_POSIX_ONLY; do \
+	    for pair in $(HDR_C); do cc=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers-poll/$$cc-$$std$$variant; \
+	    flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT) $(POLL_FLAGS) $$variant"; \
+	    echo "   $$cc $$flags"; \
+	    $$cc $$flags -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cc $$flags tests/headers/use.c $$o-impl.o -o $$o-use; ./$$o-use > /dev/null; \
+	    $$cc $$flags tests/headers/static.c -o $$o-static; ./$$o-static; done; \
+	    for pair in $(HDR_CXX); do cxx=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers-poll/$$cxx-$$std$$variant; \
+	    flags="-std=$$std -Wall -Wextra -Werror $(OPT) $(POLL_FLAGS) $$variant"; \
+	    echo "   $$cxx $$flags"; \
+	    $$cxx $$flags -x c++ -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cxx $$flags -x c++ tests/headers/use.c -x none $$o-impl.o -o $$o-use; ./$$o-use > /dev/null; \
+	    $$cxx $$flags -x c++ tests/headers/static.c -o $$o-static; ./$$o-static; done; done
+	@for opt in -O0 -O2; do $(CC) -std=c99 $$opt $(POLL_FLAGS) -c tests/headers/impl.c -o $(B)/headers-poll/alloc$$opt.o; \
+	    if nm -u $(B)/headers-poll/alloc$$opt.o | grep -wE 'malloc|calloc|realloc|free|strdup'; then \
+	        echo "   the poll backend references heap allocation ($$opt)"; exit 1; fi; done; \
+	    echo "   no heap allocation (-O0, -O2)"
+
+.PHONY: check-poll check-headers-poll
+check: check-poll
+check-headers: check-headers-poll

@@ -26,6 +26,9 @@
 #define EVLOOP_POLL_H
 
 #include <poll.h>
+/* POSIX has <sys/select.h> define sigset_t, which the loop holds (evl__os_loop): <signal.h> hides
+   it in a strict C mode, and unlike <sys/epoll.h>, <poll.h> does not bring it along. */
+#include <sys/select.h>
 
 #ifndef EVLOOP_POLL_MAX
 #define EVLOOP_POLL_MAX 64
