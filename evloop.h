@@ -76,7 +76,7 @@
      EVLOOP_STATIC            make every function static (a private copy in this translation unit;
                               use it together with EVLOOP_IMPLEMENTATION)
      EVLOOP_BACKEND_EPOLL     force a backend instead of the platform default
-     EVLOOP_BACKEND_KQUEUE      (the kqueue, IOCP and poll backends are not written yet:
+     EVLOOP_BACKEND_KQUEUE      (the kqueue and IOCP backends are not written yet:
      EVLOOP_BACKEND_IOCP         selecting one stops the build with a clear #error)
      EVLOOP_BACKEND_POLL
      EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
@@ -88,6 +88,10 @@
      EVLOOP_ASSERT(x)         assertion used for API misuse by functions that cannot return an error
                               (default: assert(x); misuse is then ignored when NDEBUG is set)
      EVLOOP_MAX_EVENTS        events fetched from the kernel per poll (default 64)
+     EVLOOP_POLL_MAX          poll backend: descriptors one loop can watch (default 64);
+                              evl_io_start returns -ENOSPC beyond it
+     EVLOOP_POLL_POSIX_ONLY   poll backend: plain poll() and a pipe even where ppoll and eventfd
+                              exist (whole-millisecond timeouts, rounded up)
 
    The implementation needs POSIX and, on Linux, GNU declarations.  It defines _GNU_SOURCE itself,
    which works when evloop.h is the first header of the implementation file; otherwise define
@@ -101,7 +105,10 @@
                              timerfd fallback, pidfd child watchers with a SIGCHLD fallback
      kqueue   BSD, macOS     not written yet
      iocp     Windows        not written yet
-     poll     other POSIX    not written yet
+     poll     other POSIX    complete, reduced where poll() must be: ppoll (Linux, FreeBSD,
+                             OpenBSD) or poll, eventfd or pipe wake-ups, SIGCHLD child watchers;
+                             at most EVLOOP_POLL_MAX descriptors, evl_backend_fd is -1 (see
+                             evloop_poll.h)
 
    FIBERS
    ======
@@ -592,7 +599,7 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop);
    makes the next evl_run return after at most one pass that does not block.
 
    evl_backend_fd is a descriptor that becomes readable when the loop has io work (to embed the
-   loop in another one), and evl_backend_timeout the time after which its timers need a pass
+   loop in another one; -1 on the poll backend, which has none), and evl_backend_timeout the time after which its timers need a pass
    (0: now; EVL_FOREVER: no timer). */
 EVLOOP_API int evl_init(evl_loop *loop);
 EVLOOP_API void evl_deinit(evl_loop *loop);
