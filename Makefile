@@ -271,6 +271,11 @@ check-poll: $(B)/test-poll $(B)/test-poll-posix $(B)/test-poll-asan check-header
 	@echo "== poll backend: under valgrind"
 	EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=300 $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
 	    --errors-for-leak-kinds=definite ./$(B)/test-poll
+	@echo "== poll backend: the examples that end by themselves"
+	@mkdir -p $(B)/poll
+	@set -e; for e in demo timers signals children async; do echo "   $$e"; \
+	    $(CC) $(OPT) $(STRICT) -Werror $(POLL_FLAGS) -pthread examples/$$e.c -o $(B)/poll/$$e; \
+	    timeout 20 ./$(B)/poll/$$e > $(B)/poll/$$e.out; done
 	@echo "== poll backend: the implementation with musl, AArch64 and for macOS (zig)"
 	@mkdir -p $(B)/poll
 	musl-gcc $(STRICT) -Werror $(OPT) $(POLL_FLAGS) -c tests/headers/impl.c -o $(B)/poll/impl-musl.o

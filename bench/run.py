@@ -30,8 +30,10 @@ LIBS = ["evloop", "libev", "libevent", "libuv", "raw"]
 PEERS = ["libev", "libevent", "libuv"]
 # The timer benchmarks have a second evloop program: the same one with loop-time deadlines
 # (evl_timer_start_at(loop, t, evl_now(loop) + after, 0)) instead of evl_timer_start.
-TIMER_LIBS = ["evloop", "evloop_cached", "libev", "libevent", "libuv", "raw"]
-LABELS = {"evloop_cached": "evloop (loop time)", "floor_1": "kernel floor, 1 sleep at a time",
+TIMER_LIBS = ["evloop", "evloop_cached", "evloop_poll", "libev", "libevent", "libuv", "raw"]
+# The same evloop programs built on the poll backend (evloop_poll.h), in the pipes and timer runs.
+PIPES_LIBS = ["evloop", "evloop_poll", "libev", "libevent", "libuv", "raw"]
+LABELS = {"evloop_cached": "evloop (loop time)", "evloop_poll": "evloop (poll backend)", "floor_1": "kernel floor, 1 sleep at a time",
           "floor_c": "kernel floor, C at a time (threads)"}
 PIPES_FD_MARGIN = 32  # the same margin as pipes.h
 
@@ -246,13 +248,13 @@ def bench_pipes(rep, quick):
         results[(n, a, w)] = interleaved(
             "pipes n=%d" % n, rounds,
             lambda lib: ["./pipes_" + lib, "-n", str(n), "-a", str(a), "-w", str(w), "-r", str(runs)],
-            ["loop_us", "total_us"])
+            ["loop_us", "total_us"], libs=PIPES_LIBS)
 
     headers = ["library"]
     for (n, a, w) in sets:
         headers += ["n=%d a=%d w=%d: loop µs" % (n, a, w), "total µs"]
     rows = []
-    for lib in LIBS:
+    for lib in PIPES_LIBS:
         row = [lib_label(lib)]
         for s in sets:
             ev = results[s]["evloop"]
@@ -300,7 +302,7 @@ def bench_timers(rep, quick):
     ln, lc, lrounds = cfg("late", quick)
     # The kernel floor: the same sleeps with no loop, one at a time and lc at a time (lc threads).
     LABELS["floor_c"] = "kernel floor, %d at a time (threads)" % lc
-    late_libs = LIBS + ["floor_1", "floor_c"]
+    late_libs = LIBS + ["evloop_poll", "floor_1", "floor_c"]
     late = interleaved("timers late", lrounds,
                        lambda lib: (["./late_floor", str(ln), "1" if lib == "floor_1" else str(lc),
                                      "epoll_pwait2"] if lib.startswith("floor") else
