@@ -239,7 +239,7 @@ clean:
 # ---- poll backend -----------------------------------------------------------------------------
 # The whole suite on evloop_poll.h: gcc, the old-kernel runs (--nosys), ASan+UBSan, valgrind, and
 # the plain POSIX path (EVLOOP_POLL_POSIX_ONLY: poll() and a pipe) with more descriptors than one
-# batch holds.  Then the implementation warning-free in every language mode (under check-headers),
+# batch holds, and with musl.  Then the implementation warning-free in every language mode (under check-headers),
 # with musl and an AArch64 cross compiler, and for macOS (zig's SDK): no ppoll, no eventfd there,
 # which proves the backend leans on nothing Linux has alone.
 
@@ -252,12 +252,15 @@ $(B)/test-poll: $(POLL_DEPS)
 $(B)/test-poll-posix: $(POLL_DEPS)
 	@mkdir -p $(B)
 	$(CC) $(OPT) $(TESTWARN) $(POLL_FLAGS) -DEVLOOP_POLL_POSIX_ONLY -DEVLOOP_POLL_MAX=100 -pthread $(TEST_SRC) -o $@ -lm
+$(B)/test-poll-musl: $(POLL_DEPS)
+	@mkdir -p $(B)
+	musl-gcc $(OPT) $(TESTWARN) $(POLL_FLAGS) -DEVLOOP_POLL_POSIX_ONLY -static -pthread $(TEST_SRC) -o $@ -lm
 $(B)/test-poll-asan: $(POLL_DEPS)
 	@mkdir -p $(B)
 	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    $(TESTWARN) $(POLL_FLAGS) -pthread $(TEST_SRC) -o $@ -lm
 
-check-poll: $(B)/test-poll $(B)/test-poll-posix $(B)/test-poll-asan check-headers-poll
+check-poll: $(B)/test-poll $(B)/test-poll-posix $(B)/test-poll-musl $(B)/test-poll-asan check-headers-poll
 	@echo "== poll backend: test suite (gcc)"
 	./$(B)/test-poll
 	@echo "== poll backend: with epoll_pwait2 and pidfd_open refused (ENOSYS, EPERM)"
@@ -265,6 +268,8 @@ check-poll: $(B)/test-poll $(B)/test-poll-posix $(B)/test-poll-asan check-header
 	./$(B)/test-poll --nosys=EPERM
 	@echo "== poll backend: POSIX only (poll and a pipe), EVLOOP_POLL_MAX=100"
 	./$(B)/test-poll-posix
+	@echo "== poll backend: POSIX only, with musl (static)"
+	./$(B)/test-poll-musl
 	@echo "== poll backend: under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/test-poll-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./$(B)/test-poll-asan --nosys
