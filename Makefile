@@ -14,6 +14,8 @@
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
 #   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests
+#   make check-poll the whole suite on the poll backend (evloop_poll.h), in both of its paths, under
+#                   the sanitizers and valgrind, with musl; part of check
 #   make clean
 
 CC       = gcc
