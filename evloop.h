@@ -339,6 +339,18 @@ typedef void *evl_pid;                          /* the process HANDLE */
 typedef pid_t evl_pid;
 #endif
 
+/* A descriptor the loop can watch.  A Windows SOCKET is as wide as a pointer, so descriptors have
+   a type of their own: int on POSIX, where code written with int is unchanged, and SOCKET on
+   Windows.  evl_fd_result is what evl_accept returns: a descriptor (>= 0) or a negative errno. */
+#ifdef _WIN32
+typedef SOCKET evl_fd;
+typedef intptr_t evl_fd_result;
+#else
+typedef int evl_fd;
+typedef int evl_fd_result;
+#endif
+#define EVL_INVALID_FD ((evl_fd)-1)             /* -1 on POSIX, INVALID_SOCKET on Windows */
+
 enum { EVL_READ = 1, EVL_WRITE = 2, EVL_PRI = 4, EVL_ERROR = 8, EVL_HUP = 16 };
 enum { EVL_PREPARE = 1, EVL_CHECK = 2 };
 
@@ -372,7 +384,7 @@ struct evl_io {
     evl__node link;
     void *data;                 /* yours; the library never touches it */
     evl_io_cb cb;
-    int fd;                     /* read-only: the descriptor given to evl_io_init */
+    evl_fd fd;                  /* read-only: the descriptor given to evl_io_init */
     unsigned char events;       /* read-only: the interest, EVL_READ | EVL_WRITE | EVL_PRI */
     unsigned char kind;
     unsigned char flags;
@@ -490,7 +502,7 @@ struct evl_fiber {
     evl_io io;                      /* what evl_wait waits for */
     evl_timer timer;                /* the timeout of a wait, or evl_sleep */
     int result;                     /* what the current wait returns */
-    int dup_fd;                     /* evl_wait's duplicate of an already watched descriptor */
+    evl_fd dup_fd;                  /* evl_wait's duplicate of an already watched descriptor */
     unsigned char state, waiting, cancel, stack_mapped;
     evl_fiber_done_cb done_cb;
     evl__ctx ctx;
@@ -617,6 +629,7 @@ EVLOOP_API const char *evl_backend_name(void);
 EVLOOP_API void evl__set_ref(evl_loop *loop, evl__node *link, int referenced);
 
 /* ---- File descriptors -------------------------------------------------------------------------
+   A descriptor is an evl_fd (an int on POSIX, a SOCKET on Windows: see Types).
    Level-triggered.  events is a mix of EVL_READ, EVL_WRITE and EVL_PRI; EVL_ERROR and EVL_HUP are
    reported whenever they happen.  After EVL_HUP or EVL_ERROR, read or write to learn the details
    or stop the watcher, as these conditions stay reported.  One active watcher per descriptor per
@@ -636,10 +649,10 @@ EVLOOP_API void evl__set_ref(evl_loop *loop, evl__node *link, int referenced);
    closed), and starts it on fd with events; 0, or what evl_io_start returns (w is then stopped).
    Stop a watcher before you close its descriptor, or reset it to the new one right after: a
    watcher whose descriptor was closed hears nothing, even if the number comes back.  */
-EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, int fd, unsigned events);
+EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events);
 EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w);
 EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events);
-EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, int fd, unsigned events);
+EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, evl_fd fd, unsigned events);
 EVLOOP_API void evl_io_stop(evl_loop *loop, evl_io *w);
 EVLOOP_API int evl_io_active(const evl_io *w);
 
@@ -768,15 +781,15 @@ EVLOOP_API void evl_fiber_cancel(evl_fiber *f);
 EVLOOP_API int evl_fiber_join(evl_fiber *f, evl_time timeout);
 EVLOOP_API void evl_fiber_on_done(evl_fiber *f, evl_fiber_done_cb cb);
 
-EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout);
+EVLOOP_API int evl_wait(evl_fd fd, unsigned events, evl_time timeout);
 EVLOOP_API int evl_sleep(evl_time duration);
 EVLOOP_API int evl_yield(void);
-EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout);
-EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout);
-EVLOOP_API int evl_write_all(int fd, const void *buf, size_t len, evl_time timeout, size_t *written);
+EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout);
+EVLOOP_API ssize_t evl_write(evl_fd fd, const void *buf, size_t len, evl_time timeout);
+EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time timeout, size_t *written);
 EVLOOP_API evl_time evl_until(evl_time deadline);
-EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
-EVLOOP_API int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
+EVLOOP_API evl_fd_result evl_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
+EVLOOP_API int evl_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
 
 EVLOOP_API void evl_chan_init(evl_chan *c, void *buf, size_t elem_size, size_t capacity);
 EVLOOP_API int evl_chan_send(evl_chan *c, const void *elem, evl_time timeout);
@@ -924,7 +937,7 @@ EVL__PRIVATE EVL__UNUSED void evl__signal_raised(evl_loop *loop, int signum);   
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
 EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status);  /* it did, and was reaped */
 /* A watcher the library keeps for itself: evl_run does not count it, evl_dump does not show it. */
-EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, int fd, unsigned events);
+EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events);
 
 /* What the fiber scheduler (Fibers, below) offers the loop; without fibers, stubs that do nothing: */
 #if EVLOOP_HAS_FIBERS
@@ -974,17 +987,17 @@ EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited,
 #if EVLOOP_HAS_FIBERS
 EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable);
 EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable);
-EVL__PRIVATE void evl__os_close(int fd);
-EVL__PRIVATE int evl__os_dup(int fd);
-EVL__PRIVATE int evl__os_nonblocking(int fd);                       /* 1, 0, or -errno */
-EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on);
-EVL__PRIVATE int evl__os_poll(int fd, unsigned events);             /* EVL_ bits ready now */
+EVL__PRIVATE void evl__os_close(evl_fd fd);
+EVL__PRIVATE evl_fd_result evl__os_dup(evl_fd fd);                  /* a new descriptor, or -errno */
+EVL__PRIVATE int evl__os_nonblocking(evl_fd fd);                    /* 1, 0, or -errno */
+EVL__PRIVATE int evl__os_set_nonblocking(evl_fd fd, int on);
+EVL__PRIVATE int evl__os_poll(evl_fd fd, unsigned events);          /* EVL_ bits ready now */
 /* One read (into in) or write (from out) that cannot block: -EAGAIN when it would have to wait.
    *kind is what the call has learned of fd (EVL__FD_*); ready says fd was just seen ready. */
-EVL__PRIVATE ssize_t evl__os_transfer(int fd, void *in, const void *out, size_t len, int *kind, int ready);
-EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
-EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
-EVL__PRIVATE int evl__os_socket_error(int fd);
+EVL__PRIVATE ssize_t evl__os_transfer(evl_fd fd, void *in, const void *out, size_t len, int *kind, int ready);
+EVL__PRIVATE evl_fd_result evl__os_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen);
+EVL__PRIVATE int evl__os_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen);
+EVL__PRIVATE int evl__os_socket_error(evl_fd fd);
 #endif
 
 #if EVLOOP_HAS_FIBERS
@@ -996,6 +1009,10 @@ enum { EVL__FD_UNKNOWN, EVL__FD_SOCKET, EVL__FD_NONBLOCKING, EVL__FD_BLOCKING };
 EVL__PRIVATE evl_time evl__add_sat(evl_time a, evl_time b) { return a + b < a ? EVL_FOREVER : a + b; }
 
 EVL__PRIVATE int evl__loop_ok(const evl_loop *loop) { return loop && loop->magic == EVL__LOOP_MAGIC; }
+
+/* -1 as an int, INVALID_SOCKET as a SOCKET: both are negative once widened, and so is nothing else
+   (a SOCKET is a handle, which fits in 32 bits). */
+EVL__PRIVATE int evl__fd_invalid(evl_fd fd) { return (long long)fd < 0; }
 
 /* What every start checks first: the loop, and a watcher of the right kind with a callback that is
    not already active.  Returns from the calling function. */
@@ -1436,7 +1453,7 @@ EVL__PRIVATE unsigned char evl__io_interest(unsigned events) {
     return (unsigned char)(events & ~(unsigned)EVL__IO_INTEREST ? (unsigned)EVL__IO_BAD_EVENTS : events);
 }
 
-EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, int fd, unsigned events) {
+EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events) {
     if (!w) return;
     memset(w, 0, sizeof *w);
     w->cb = cb;
@@ -1445,14 +1462,14 @@ EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, int fd, unsigned events) {
     w->kind = EVL__KIND_IO;
 }
 
-EVL__PRIVATE int evl__file_watched(const evl_loop *loop, int fd) {
+EVL__PRIVATE int evl__file_watched(const evl_loop *loop, evl_fd fd) {
     const evl__node *n;
     for (n = loop->files.next; n != &loop->files; n = n->next)
         if (EVL__CONTAINER(n, evl_io, link)->fd == fd) return 1;
     return 0;
 }
 
-EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, int fd, unsigned events) {
+EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events) {
     evl_io_init(w, cb, fd, events);
     w->flags = EVL__IO_INTERNAL;
     w->link.prev_bits = EVL__UNREF;             /* what it works for is what counts */
@@ -1464,7 +1481,7 @@ EVLOOP_API int evl_io_start(evl_loop *loop, evl_io *w) {
     if (evl__initialised_while_active(&loop->ios, &w->link) || evl__initialised_while_active(&loop->files, &w->link))
         return -EALREADY;
     if (w->events & EVL__IO_BAD_EVENTS) return -EINVAL;
-    if (w->fd < 0) return -EBADF;
+    if (evl__fd_invalid(w->fd)) return -EBADF;
     rc = evl__backend_io_start(loop, w);
     if (rc < 0) return rc;
     w->loop_tag = loop->tag;
@@ -1496,7 +1513,7 @@ EVLOOP_API int evl_io_set(evl_loop *loop, evl_io *w, unsigned events) {
 
 EVLOOP_API int evl_io_active(const evl_io *w) { return w && evl__linked(&w->link); }
 
-EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, int fd, unsigned events) {
+EVLOOP_API int evl_io_reset(evl_loop *loop, evl_io *w, evl_fd fd, unsigned events) {
     if (!w || w->kind != EVL__KIND_IO) return -EINVAL;
     evl_io_stop(loop, w);
     w->fd = fd;
@@ -2071,9 +2088,9 @@ EVL__PRIVATE evl_fiber *evl__fiber_of(evl__node *queue) { return EVL__CONTAINER(
    its place in a queue. */
 EVL__PRIVATE EVL__NOINLINE void evl__fiber_end_wait(evl_fiber *f) {
     if (evl__linked(&f->io.link)) evl_io_stop(f->loop, &f->io);
-    if (f->dup_fd >= 0) {
+    if (!evl__fd_invalid(f->dup_fd)) {
         evl__os_close(f->dup_fd);
-        f->dup_fd = -1;
+        f->dup_fd = EVL_INVALID_FD;
     }
     evl_timer_stop(f->loop, &f->timer);
     if (evl__linked(&f->queue)) evl__unlink(&f->queue);
@@ -2243,7 +2260,7 @@ EVLOOP_API EVL__COLD int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *sta
     f->fn = fn;
     f->arg = arg;
     f->loop = loop;
-    f->dup_fd = -1;
+    f->dup_fd = EVL_INVALID_FD;
     evl__list_init(&f->joiners);
     evl__io_init_internal(&f->io, evl__fiber_io_ready, -1, 0);
     evl_timer_init(&f->timer, evl__fiber_timer_fired);
@@ -2304,13 +2321,13 @@ EVL__PRIVATE EVL__NOINLINE evl_time evl__time_left(evl_time timeout, evl_time *d
     return *deadline > now ? *deadline - now : 0;
 }
 
-EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout) {
+EVLOOP_API int evl_wait(evl_fd fd, unsigned events, evl_time timeout) {
     evl_fiber *f = evl__fiber_current;
     unsigned char interest = evl__io_interest(events);
     int rc;
     if (!f) return -EPERM;
     if (interest & EVL__IO_BAD_EVENTS) return -EINVAL;
-    if (fd < 0) return -EBADF;
+    if (evl__fd_invalid(fd)) return -EBADF;
     if (evl__fiber_canceled(f)) return -ECANCELED;
     if (timeout == 0) {                         /* a look, no wait */
         rc = evl__os_poll(fd, interest);
@@ -2323,12 +2340,9 @@ EVLOOP_API int evl_wait(int fd, unsigned events, evl_time timeout) {
     if (rc == -EEXIST) {
         /* One registration per descriptor per loop: a callback's watcher or another fiber has
            this one, so watch a duplicate, which the kernel registers on its own. */
-        if ((f->dup_fd = evl__os_dup(fd)) < 0) {
-            rc = f->dup_fd;
-            f->dup_fd = -1;
-            return rc;
-        }
-        f->io.fd = f->dup_fd;
+        evl_fd_result copy = evl__os_dup(fd);
+        if (copy < 0) return (int)copy;
+        f->io.fd = f->dup_fd = (evl_fd)copy;
         rc = evl_io_start(f->loop, &f->io);
     }
     if (rc < 0) {
@@ -2372,7 +2386,7 @@ EVLOOP_API int evl_fiber_join(evl_fiber *target, evl_time timeout) {
    another descriptor is tried only if it is non-blocking, and a blocking one is waited for first,
    so that the attempt cannot block the loop. */
 
-EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
+EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout) {
     evl_time deadline = 0;
     int kind = EVL__FD_UNKNOWN, ready = 0, rc;
     ssize_t n;
@@ -2384,7 +2398,7 @@ EVLOOP_API ssize_t evl_read(int fd, void *buf, size_t len, evl_time timeout) {
     }
 }
 
-EVLOOP_API int evl_write_all(int fd, const void *buf, size_t len, evl_time timeout, size_t *written) {
+EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time timeout, size_t *written) {
     const unsigned char *p = (const unsigned char *)buf;
     evl_time deadline = 0;
     size_t done = 0;
@@ -2407,7 +2421,7 @@ EVLOOP_API int evl_write_all(int fd, const void *buf, size_t len, evl_time timeo
     return rc;
 }
 
-EVLOOP_API ssize_t evl_write(int fd, const void *buf, size_t len, evl_time timeout) {
+EVLOOP_API ssize_t evl_write(evl_fd fd, const void *buf, size_t len, evl_time timeout) {
     int rc = evl_write_all(fd, buf, len, timeout, NULL);
     return rc < 0 ? rc : (ssize_t)len;
 }
@@ -2417,19 +2431,20 @@ EVLOOP_API evl_time evl_until(evl_time deadline) {
     return deadline > now ? deadline - now : 0;
 }
 
-EVLOOP_API int evl_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout) {
+EVLOOP_API evl_fd_result evl_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout) {
     evl_fiber *f = evl__fiber_current;
     evl_time deadline = 0;
+    evl_fd_result s;
     int nonblocking, try_now, rc;
     if (!f) return -EPERM;
     if ((nonblocking = evl__os_nonblocking(fd)) < 0) return nonblocking;
     for (try_now = nonblocking;; try_now = 1) {
-        if (try_now && (rc = evl__os_accept(fd, addr, addrlen)) != -EAGAIN) return rc;
+        if (try_now && (s = evl__os_accept(fd, addr, addrlen)) != -EAGAIN) return s;
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
     }
 }
 
-EVLOOP_API EVL__COLD int evl_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout) {
+EVLOOP_API EVL__COLD int evl_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout) {
     evl_fiber *f = evl__fiber_current;
     int nonblocking, rc;
     if (!f) return -EPERM;
@@ -2549,7 +2564,7 @@ EVL__PRIVATE EVL__COLD void evl__dump_last_wait(const evl_loop *loop, FILE *out)
         const evl_io *w = loop->ready[i].w;
         unsigned r = loop->ready[i].revents;
         if (!w || !evl__io_watched(loop, w)) continue;
-        fprintf(out, "  fd %d%s%s%s%s%s", w->fd, r & EVL_READ ? " READ" : "", r & EVL_WRITE ? " WRITE" : "",
+        fprintf(out, "  fd %ld%s%s%s%s%s", (long)w->fd, r & EVL_READ ? " READ" : "", r & EVL_WRITE ? " WRITE" : "",
                 r & EVL_PRI ? " PRI" : "", r & EVL_ERROR ? " ERROR" : "", r & EVL_HUP ? " HUP" : "");
     }
     fprintf(out, "\n");
@@ -2559,7 +2574,7 @@ EVL__PRIVATE void evl__dump_io(const evl_loop *loop, const evl__node *n, FILE *o
     const evl_io *w = EVL__CONTAINER(n, evl_io, link);
     (void)loop;
     if (w->flags & EVL__IO_INTERNAL) return;
-    fprintf(out, "  io      %p  fd %d  events", (const void *)w, w->fd);
+    fprintf(out, "  io      %p  fd %ld  events", (const void *)w, (long)w->fd);
     evl__dump_events(out, w->events);
     fprintf(out, "%s%s\n", w->flags & EVL__IO_FILE ? "  (not pollable: always ready)" : "", evl__ref_note(n));
 }
@@ -2573,7 +2588,7 @@ EVL__PRIVATE void evl__dump_signal(const evl_loop *loop, const evl__node *n, FIL
 
 EVL__PRIVATE void evl__dump_child(const evl_loop *loop, const evl__node *n, FILE *out) {
     const evl_child *c = EVL__CONTAINER(n, evl_child, link);
-    fprintf(out, "  child   %p  pid %ld  ", (const void *)c, (long)c->pid);
+    fprintf(out, "  child   %p  pid %ld  ", (const void *)c, (long)(intptr_t)c->pid);
     if (c->by_signal) fprintf(out, "by SIGCHLD");
     else evl__backend_dump(loop, c, out);
     fprintf(out, "%s\n", evl__ref_note(n));
@@ -2605,7 +2620,7 @@ EVL__PRIVATE EVL__COLD void evl__dump_fiber(const evl_loop *loop, const evl__nod
     fprintf(out, "  fiber   %p  %s", (const void *)f, states[f->state <= EVL__FIBER_DONE ? f->state : 0]);
     switch (f->waiting) {
     case EVL__WAIT_IO:
-        fprintf(out, " for fd %d", f->io.fd);
+        fprintf(out, " for fd %ld", (long)f->io.fd);
         evl__dump_events(out, f->io.events);
         break;
     case EVL__WAIT_SLEEP: fprintf(out, " (sleeping)"); break;
@@ -2835,20 +2850,20 @@ EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable) {
     munmap((char *)stack - page, usable + page);
 }
 
-EVL__PRIVATE void evl__os_close(int fd) { close(fd); }
+EVL__PRIVATE void evl__os_close(evl_fd fd) { close(fd); }
 
-EVL__PRIVATE int evl__os_dup(int fd) {
+EVL__PRIVATE evl_fd_result evl__os_dup(evl_fd fd) {
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     return copy < 0 ? -errno : copy;
 }
 
 /* 1 if fd is non-blocking, 0 if blocking, -EBADF. */
-EVL__PRIVATE int evl__os_nonblocking(int fd) {
+EVL__PRIVATE int evl__os_nonblocking(evl_fd fd) {
     int flags = fcntl(fd, F_GETFL);
     return flags < 0 ? -errno : (flags & O_NONBLOCK) != 0;
 }
 
-EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on) {
+EVL__PRIVATE int evl__os_set_nonblocking(evl_fd fd, int on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return -errno;
     flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
@@ -2856,7 +2871,7 @@ EVL__PRIVATE int evl__os_set_nonblocking(int fd, int on) {
 }
 
 /* Readiness right now, as EVL_ bits (0: none). */
-EVL__PRIVATE int evl__os_poll(int fd, unsigned events) {
+EVL__PRIVATE int evl__os_poll(evl_fd fd, unsigned events) {
     struct pollfd p;
     int n;
     p.fd = fd;
@@ -2880,7 +2895,7 @@ EVL__PRIVATE int evl__os_error(void) { return errno == EWOULDBLOCK ? -EAGAIN : -
    O_NONBLOCK then decides whether it may be tried before it was seen ready.  A blocking descriptor
    just seen writable gets at most PIPE_BUF bytes, which POSIX promises a writable pipe accepts
    without blocking. */
-EVL__PRIVATE EVL__NOINLINE ssize_t evl__os_transfer(int fd, void *in, const void *out, size_t len, int *kind,
+EVL__PRIVATE EVL__NOINLINE ssize_t evl__os_transfer(evl_fd fd, void *in, const void *out, size_t len, int *kind,
                                                    int ready) {
     ssize_t n;
     if (*kind == EVL__FD_UNKNOWN || *kind == EVL__FD_SOCKET) {
@@ -2902,7 +2917,7 @@ EVL__PRIVATE EVL__NOINLINE ssize_t evl__os_transfer(int fd, void *in, const void
     return n < 0 ? evl__os_error() : n;
 }
 
-EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
+EVL__PRIVATE evl_fd_result evl__os_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen) {
     int s;
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
     while ((s = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0 && errno == EINTR) {
@@ -2919,12 +2934,12 @@ EVL__PRIVATE int evl__os_accept(int fd, struct sockaddr *addr, socklen_t *addrle
 }
 
 /* 0 connected, -EINPROGRESS under way (also after EINTR: the attempt goes on), or -errno. */
-EVL__PRIVATE int evl__os_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
+EVL__PRIVATE int evl__os_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen) {
     if (connect(fd, addr, addrlen) == 0) return 0;
     return errno == EINPROGRESS || errno == EINTR ? -EINPROGRESS : evl__os_error();
 }
 
-EVL__PRIVATE int evl__os_socket_error(int fd) {
+EVL__PRIVATE int evl__os_socket_error(evl_fd fd) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
