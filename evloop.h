@@ -429,12 +429,9 @@ struct evl_hook {
 };
 
 /* The backend header defines evl__backend, its part of the loop.  A backend that keeps something
-   per child watcher also defines EVL__CHILD_STATE as the type of that part.  The context-switch
-   tests (EVL__CONTEXT_ONLY) need no backend: on Windows they run before the IOCP backend exists. */
-#if defined(EVL__CONTEXT_ONLY) && defined(EVLOOP_BACKEND_IOCP) /* until evloop_iocp.h exists */
-typedef struct evl__backend { int unused; } evl__backend;
-typedef struct evl__os_loop { int unused; } evl__os_loop;
-#elif defined(EVLOOP_BACKEND_EPOLL)
+   per child watcher also defines EVL__CHILD_STATE as the type of that part.  On Windows it also
+   defines evl__os_loop, the operating-system layer's part. */
+#if defined(EVLOOP_BACKEND_EPOLL)
 #include "evloop_epoll.h"
 #elif defined(EVLOOP_BACKEND_KQUEUE)
 #include "evloop_kqueue.h"
@@ -2262,7 +2259,7 @@ EVLOOP_API EVL__COLD int evl_fiber_start(evl_loop *loop, evl_fiber *f, void *sta
     f->loop = loop;
     f->dup_fd = EVL_INVALID_FD;
     evl__list_init(&f->joiners);
-    evl__io_init_internal(&f->io, evl__fiber_io_ready, -1, 0);
+    evl__io_init_internal(&f->io, evl__fiber_io_ready, EVL_INVALID_FD, 0);
     evl_timer_init(&f->timer, evl__fiber_timer_fired);
     f->timer.link.prev_bits = EVL__UNREF;       /* the fiber is what counts, not its watchers */
     evl__ctx_init(&f->ctx, stack, stack_size, evl__fiber_entry, f);
