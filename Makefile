@@ -317,3 +317,50 @@ check-headers-poll: $(HEADERS) evloop_poll.h tests/headers/impl.c tests/headers/
 .PHONY: check-poll check-headers-poll
 check: check-poll
 check-headers: check-headers-poll
+
+# ---- IOCP (Windows) -----------------------------------------------------------------------------
+# evloop_iocp.h built with mingw-w64 and run under wine: the headers warning-free with the strict
+# flags, the test suite (tests/win/runner.c runs the suites that build on Windows), the same with
+# the millisecond timer fallback, and the echo example's client and server talking over loopback.
+
+WIN_CC   = x86_64-w64-mingw32-gcc
+WINE     = $(shell command -v wine64 || echo /usr/lib/wine/wine64)
+WINE_RUN = WINEDEBUG=-all WINEPREFIX=$(CURDIR)/$(B)/wineprefix timeout 600 $(WINE)
+WIN_TEST_SRC = tests/impl.c tests/win/runner.c tests/win/test_iocp.c tests/test_loop.c tests/test_io.c \
+           tests/test_timer.c tests/test_async.c tests/test_safety.c tests/test_misuse.c tests/test_fiber.c
+WIN_DEPS = $(WIN_TEST_SRC) tests/t.h evloop.h evloop_iocp.h
+
+.PHONY: check-iocp check-iocp-headers
+
+$(B)/iocp/test.exe: $(WIN_DEPS)
+	@mkdir -p $(B)/iocp
+	$(WIN_CC) $(OPT) $(TESTWARN) $(WIN_TEST_SRC) -o $@ -lws2_32
+$(B)/iocp/test-ms.exe: $(WIN_DEPS)
+	@mkdir -p $(B)/iocp
+	$(WIN_CC) $(OPT) $(TESTWARN) -DEVLOOP_IOCP_NO_HIGH_RESOLUTION_TIMER $(WIN_TEST_SRC) -o $@ -lws2_32
+$(B)/iocp/echo.exe: examples/echo_win.c evloop.h evloop_iocp.h
+	@mkdir -p $(B)/iocp
+	$(WIN_CC) $(OPT) $(STRICT) -Werror $< -o $@ -lws2_32
+
+check-iocp-headers: evloop.h evloop_iocp.h tests/headers/impl.c tests/headers/use.c tests/headers/static.c
+	@echo "== IOCP: headers with mingw-w64, C99 and C11, every warning an error"
+	@mkdir -p $(B)/iocp
+	@set -e; for std in c99 c11; do flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT)"; \
+	    echo "   $(WIN_CC) $$flags"; \
+	    $(WIN_CC) $$flags -c tests/headers/impl.c -o $(B)/iocp/impl-$$std.o; \
+	    $(WIN_CC) $$flags tests/headers/use.c $(B)/iocp/impl-$$std.o -o $(B)/iocp/use-$$std.exe -lws2_32; \
+	    $(WIN_CC) $$flags tests/headers/static.c -o $(B)/iocp/static-$$std.exe -lws2_32; \
+	    $(WIN_CC) $$flags -DEVLOOP_NO_FIBERS -c tests/headers/impl.c -o $(B)/iocp/impl-nofibers-$$std.o; done
+	@if nm -u $(B)/iocp/impl-c99.o | grep -wE 'malloc|calloc|realloc|free|strdup'; then \
+	    echo "   the implementation references heap allocation"; exit 1; fi; echo "   no heap allocation"
+
+check-iocp: check-iocp-headers $(B)/iocp/test.exe $(B)/iocp/test-ms.exe $(B)/iocp/echo.exe
+	@echo "== IOCP backend under wine (a new prefix takes a few seconds once)"
+	$(WINE_RUN) $(B)/iocp/use-c99.exe
+	$(WINE_RUN) $(B)/iocp/test.exe
+	@echo "== IOCP: timers and fiber sleeps on the millisecond fallback (no high-resolution timer)"
+	$(WINE_RUN) $(B)/iocp/test-ms.exe suite=timer sleep timer_due
+	@echo "== IOCP: the echo example, server and client over loopback"
+	$(WINE_RUN) $(B)/iocp/echo.exe --self-test
+
+check: check-iocp

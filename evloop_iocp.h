@@ -505,11 +505,15 @@ EVL__PRIVATE evl__iocp_socket *evl__iocp_slot_of(evl__backend *b, const evl_io *
     return NULL;
 }
 
-/* The handle AFD knows the socket by: layered providers may wrap it in one of their own. */
+/* The handle AFD knows the socket by: layered providers may wrap it in one of their own.  Asking
+   for the socket's type first tells a socket from any other handle, which not every Windows
+   (wine, for one) refuses in the base-handle query itself. */
 EVL__PRIVATE int evl__iocp_base_handle(evl_fd fd, HANDLE *base) {
     DWORD bytes = 0, flags;
     SOCKET out = INVALID_SOCKET;
-    if (WSAIoctl(fd, EVL__SIO_BASE_HANDLE, NULL, 0, &out, sizeof out, &bytes, NULL, NULL) == 0 && out != INVALID_SOCKET) {
+    int type = 0, len = (int)sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0 &&
+        WSAIoctl(fd, EVL__SIO_BASE_HANDLE, NULL, 0, &out, sizeof out, &bytes, NULL, NULL) == 0 && out != INVALID_SOCKET) {
         *base = (HANDLE)out;
         return 0;
     }

@@ -135,6 +135,8 @@ void t_thread_start(t_thread *t, void *(*fn)(void *), void *arg) {
 
 void t_thread_join(t_thread *t) { CHECK(pthread_join((pthread_t)t->id, NULL) == 0); }
 
+evl_pid t_own_pid(void) { return getpid(); }
+
 void t_record_io(evl_loop *loop, evl_io *w, unsigned revents) {
     t_seen *seen = (t_seen *)w->data;
     (void)loop;

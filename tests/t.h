@@ -13,7 +13,10 @@
 #include "../evloop.h"
 
 /* What the few backend-dependent lines of the suite need to know about the backend under test. */
-#if defined(EVLOOP_BACKEND_POLL)
+#if defined(EVLOOP_BACKEND_IOCP) || (defined(_WIN32) && !defined(EVLOOP_BACKEND_POLL))
+#define T_BACKEND "iocp"
+#define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: a completion port cannot be polled */
+#elif defined(EVLOOP_BACKEND_POLL)
 #define T_BACKEND "poll"
 #define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: poll() has no descriptor for the loop */
 #define T_BACKEND_BY_NUMBER 1       /* watches descriptor numbers: hears a number closed and reused */
@@ -29,14 +32,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <io.h>
+#include <sys/stat.h>
+#else
+#include <sched.h>
+#include <sys/socket.h>
+#endif
+
+/* T_POSIX is 1 where the POSIX-only tests build (fork, pipes, signals, files, descriptors of every
+   kind); on Windows (the IOCP backend, under wine) it is 0 and they are compiled out.  There a
+   "pipe" from t_pipe is a connected pair of loopback TCP sockets, and read, write and close on
+   the tests' descriptors are recv, send and closesocket (t_sock_read and friends), so the tests
+   that only need a byte stream run unchanged. */
+#ifdef _WIN32
+#define T_POSIX 0
+#else
+#define T_POSIX 1
+#endif
 
 typedef struct t_case {
     const char *name;
@@ -82,13 +101,20 @@ void t_tcp_pair(int fds[2]);                    /* [0] accepted server side, [1]
 void t_udp_pair(int fds[2]);
 void t_set_nonblocking(int fd);
 
+#if T_POSIX
 /* A child process that sleeps until it is killed or its parent ends (so that a failed test never
    leaves it behind, holding the runner's pipe open). */
 pid_t t_fork_sleeper(void);
+#endif
 
 /* A thread running fn(arg); joined by t_thread_join. */
 typedef struct t_thread {
     unsigned long id;
+#ifdef _WIN32
+    void *handle;
+    void *(*fn)(void *);
+    void *arg;
+#endif
 } t_thread;
 void t_thread_start(t_thread *t, void *(*fn)(void *), void *arg);
 void t_thread_join(t_thread *t);
@@ -110,5 +136,25 @@ extern int t_slow;
 int t_refuse_new_syscalls(int err);
 int t_refuse_waitid_pidfd(void);               /* as Linux 5.3: pidfd_open, but no waitid(P_PIDFD) */
 extern int t_refused_errno;
+
+/* A process the program may watch: this one (whose exit no test awaits). */
+evl_pid t_own_pid(void);
+
+#ifdef _WIN32
+/* The misuse tests need some signal that can be watched; Windows has only the console events. */
+#define SIGUSR1 SIGBREAK
+/* Sockets are made without these flags there (evloop makes them non-blocking where it needs to). */
+#define SOCK_NONBLOCK 0
+#define SOCK_CLOEXEC 0
+int t_still_mapped(void *p, size_t len);       /* whether a fiber stack is still mapped */
+ssize_t t_sock_read(evl_fd fd, void *buf, size_t len);
+ssize_t t_sock_write(evl_fd fd, const void *buf, size_t len);
+int t_sock_close(evl_fd fd);
+#define read(fd, buf, len) t_sock_read((evl_fd)(fd), (buf), (len))
+#define write(fd, buf, len) t_sock_write((evl_fd)(fd), (buf), (len))
+#define close(fd) t_sock_close((evl_fd)(fd))
+int t_sched_yield(void);
+#define sched_yield() t_sched_yield()
+#endif
 
 #endif

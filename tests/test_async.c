@@ -139,8 +139,11 @@ static void no_send_from_any_thread_is_lost(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static evl_async *async_for_handler;
+#endif
 
+#if T_POSIX
 static void send_from_handler(int sig) {
     (void)sig;
     evl_async_send(async_for_handler);
@@ -160,6 +163,7 @@ static void send_from_a_signal_handler_wakes_the_loop(void) {
     CHECK(t_run_until(&loop, &p.calls, EVL_SEC(5)));
     evl_deinit(&loop);
 }
+#endif
 
 static void async_unref_does_not_keep_the_loop_alive(void) {
     evl_loop loop;
@@ -219,7 +223,9 @@ const t_case async_tests[] = {
     T(send_during_the_callback_causes_another_call),
     T(send_to_a_stopped_async_is_ignored),
     T(no_send_from_any_thread_is_lost),
+#if T_POSIX
     T(send_from_a_signal_handler_wakes_the_loop),
+#endif
     T(async_unref_does_not_keep_the_loop_alive),
 #if defined(EVLOOP_BACKEND_EPOLL) || defined(EVLOOP_BACKEND_POLL)
     T(a_failed_wake_up_write_does_not_disable_later_ones),

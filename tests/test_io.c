@@ -71,6 +71,7 @@ static void closed_writer_is_reported_as_hangup(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void closed_reader_is_reported_as_error_to_the_writer(void) {
     evl_loop loop;
     evl_io w;
@@ -85,7 +86,9 @@ static void closed_reader_is_reported_as_error_to_the_writer(void) {
     CHECK(!(seen.last & EVL_WRITE));
     evl_deinit(&loop);
 }
+#endif
 
+#if T_POSIX
 static void second_watcher_on_a_descriptor_is_refused(void) {
     evl_loop loop;
     evl_io a, b, c;
@@ -109,6 +112,7 @@ static void second_watcher_on_a_descriptor_is_refused(void) {
     CHECK_EQ(evl_io_start(&loop, &b), 0);       /* once the first has stopped */
     evl_deinit(&loop);
 }
+#endif
 
 static void bad_descriptors_are_refused_with_ebadf(void) {
     evl_loop loop;
@@ -199,6 +203,7 @@ static void stopped_watcher_is_not_called_and_can_restart(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void regular_file_is_ready_at_every_iteration(void) {
     evl_loop loop;
     evl_io w, second;
@@ -315,6 +320,7 @@ static void set_registers_again_a_descriptor_the_kernel_forgot(void) {
     close(again[1]);
     evl_deinit(&loop);
 }
+#endif
 
 static void active_tells_whether_a_watcher_is_started(void) {
     evl_loop loop;
@@ -371,18 +377,24 @@ const t_case io_tests[] = {
     T(writable_pipe_calls_back_with_write),
     T(unread_data_is_reported_at_every_iteration),
     T(closed_writer_is_reported_as_hangup),
+#if T_POSIX
     T(closed_reader_is_reported_as_error_to_the_writer),
+#endif
+#if T_POSIX
     T(second_watcher_on_a_descriptor_is_refused),
+#endif
     T(bad_descriptors_are_refused_with_ebadf),
     T(unknown_event_bits_are_refused),
     T(set_changes_the_interest_of_an_active_watcher),
     T(set_on_an_inactive_watcher_applies_at_start),
     T(stopped_watcher_is_not_called_and_can_restart),
+#if T_POSIX
     T(regular_file_is_ready_at_every_iteration),
     T(directory_is_ready_at_every_iteration),
     T(file_watcher_set_changes_reported_events),
     T(reset_follows_a_descriptor_closed_and_reopened_with_the_same_number),
     T(set_registers_again_a_descriptor_the_kernel_forgot),
+#endif
     T(active_tells_whether_a_watcher_is_started),
     T(dump_names_the_descriptor_the_last_wait_reported),
     T_END,

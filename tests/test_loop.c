@@ -3,14 +3,17 @@
 #include "t.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#if T_POSIX
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
-#include <unistd.h>
+#endif
 
 static int calls;
 
+#if T_POSIX
 static void count_io(evl_loop *loop, evl_io *w, unsigned revents) {
     (void)loop;
     (void)w;
@@ -23,13 +26,16 @@ static void count_async(evl_loop *loop, evl_async *a) {
     (void)a;
     calls++;
 }
+#endif
 
+#if T_POSIX
 static void count_signal(evl_loop *loop, evl_signal *s, int signum) {
     (void)loop;
     (void)s;
     (void)signum;
     calls++;
 }
+#endif
 
 static void count_timer(evl_loop *loop, evl_timer *t) {
     (void)loop;
@@ -43,6 +49,7 @@ static void stop_loop_timer(evl_loop *loop, evl_timer *t) {
     evl_stop(loop);
 }
 
+#if T_POSIX
 static void init_and_deinit_release_the_descriptors(void) {
     evl_loop loop;
     int before = open("/dev/null", O_RDONLY), after;
@@ -54,6 +61,8 @@ static void init_and_deinit_release_the_descriptors(void) {
     CHECK_EQ(after, before);                    /* the lowest free number is free again */
     close(after);
 }
+
+#endif
 
 static void backend_name_is_the_backend_built(void) { CHECK(strcmp(evl_backend_name(), T_BACKEND) == 0); }
 
@@ -213,6 +222,7 @@ static void stop_from_another_thread_wakes_a_blocked_run(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void on_usr2(int sig) {
     (void)sig;
     evl_stop(shared_loop);
@@ -257,6 +267,7 @@ static void stop_from_signal_handler_wakes_the_loop(void) {
     CHECK(t_clock() - start < EVL_SEC(10));
     evl_deinit(&loop);
 }
+#endif
 
 static void nested_run_is_refused(void);
 static int nested_result = 1;
@@ -355,6 +366,7 @@ static void timer_due_within_the_run_fires_even_if_the_wait_overslept(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void backend_fd_becomes_readable_when_io_is_ready(void) {
     evl_loop loop;
     evl_io w;
@@ -373,6 +385,7 @@ static void backend_fd_becomes_readable_when_io_is_ready(void) {
     evl_io_stop(&loop, &w);
     evl_deinit(&loop);
 }
+#endif
 
 /* The time an embedding program may wait: forever without timers, never past the next deadline
    (the wheel may ask for an earlier pass, to move far timers closer), and 0 once one is due. */
@@ -410,12 +423,15 @@ static void now_is_cached_and_update_reads_the_clock(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void ignore_io(evl_loop *loop, evl_io *w, unsigned revents) {
     (void)loop;
     (void)w;
     (void)revents;
 }
+#endif
 
+#if T_POSIX
 static void dump_lists_every_active_watcher(void) {
     evl_loop loop;
     evl_io w;
@@ -457,9 +473,12 @@ static void dump_lists_every_active_watcher(void) {
     evl_deinit(&loop);
     fclose(f);
 }
+#endif
 
 const t_case loop_tests[] = {
+#if T_POSIX
     T(init_and_deinit_release_the_descriptors),
+#endif
     T(backend_name_is_the_backend_built),
     T(run_without_watchers_returns_zero_at_once),
     T(run_returns_number_of_referenced_active_watchers),
@@ -470,13 +489,19 @@ const t_case loop_tests[] = {
     T(stop_from_callback_returns_after_that_callback),
     T(stop_before_run_makes_next_run_return_at_once),
     T(stop_from_another_thread_wakes_a_blocked_run),
+#if T_POSIX
     T(stop_from_signal_handler_wakes_the_loop),
+#endif
     T(nested_run_is_refused),
     T(hooks_run_before_and_after_waiting_in_start_order),
     T(timer_due_within_the_run_fires_even_if_the_wait_overslept),
+#if T_POSIX
     T(backend_fd_becomes_readable_when_io_is_ready),
+#endif
     T(backend_timeout_reports_the_next_timer),
     T(now_is_cached_and_update_reads_the_clock),
+#if T_POSIX
     T(dump_lists_every_active_watcher),
+#endif
     T_END,
 };

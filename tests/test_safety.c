@@ -247,6 +247,7 @@ static void timer_callback_may_free_an_io_watcher_with_a_pending_event(void) {
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
+#if T_POSIX
 static void stop_next_file(evl_loop *loop, evl_io *w, unsigned revents) {
     pal *me = (pal *)w->data;
     (void)revents;
@@ -285,6 +286,7 @@ static void always_ready_watchers_may_stop_each_other(void) {
         }
     evl_deinit(&loop);
 }
+#endif
 
 /* ---- timers ---------------------------------------------------------------------------------- */
 
@@ -419,6 +421,7 @@ typedef struct spal {
     int calls;
 } spal;
 
+#if T_POSIX
 static spal *signal_survivor;
 
 static void signal_frees_other(evl_loop *loop, evl_signal *s, int signum) {
@@ -457,6 +460,7 @@ static void signal_callback_may_free_a_pending_watcher(void) {
     free(survivor);
     evl_deinit(&loop);
 }
+#endif
 
 typedef struct apal {
     evl_async a;
@@ -503,6 +507,7 @@ static void async_callback_may_free_a_sent_async(void) {
     evl_deinit(&loop);
 }
 
+#if T_POSIX
 static void child_frees_itself(evl_loop *loop, evl_child *c, int status) {
     int *calls = (int *)c->data;
     (void)loop;
@@ -527,6 +532,7 @@ static void child_callback_may_free_its_watcher(void) {
     CHECK_EQ(calls, 1);
     evl_deinit(&loop);
 }
+#endif
 
 const t_case safety_tests[] = {
     T(stopping_pending_io_watchers_drops_their_events),
@@ -535,12 +541,18 @@ const t_case safety_tests[] = {
     T(narrowed_interest_is_respected_within_a_batch),
     T(watchers_started_in_a_callback_work),
     T(timer_callback_may_free_an_io_watcher_with_a_pending_event),
+#if T_POSIX
     T(always_ready_watchers_may_stop_each_other),
+#endif
     T(timer_callback_may_free_timers_due_in_the_same_iteration),
     T(timer_may_restart_itself_in_its_callback),
     T(hooks_may_stop_each_other_and_start_new_ones),
+#if T_POSIX
     T(signal_callback_may_free_a_pending_watcher),
+#endif
     T(async_callback_may_free_a_sent_async),
+#if T_POSIX
     T(child_callback_may_free_its_watcher),
+#endif
     T_END,
 };
