@@ -3,7 +3,8 @@
    Do this:
        #define EVLOOP_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
-   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux) next to it.
+   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux, evloop_iocp.h
+   on Windows) next to it.
 
    SOURCE MAP (search for a title to jump to it)
    ==========
@@ -76,8 +77,8 @@
      EVLOOP_STATIC            make every function static (a private copy in this translation unit;
                               use it together with EVLOOP_IMPLEMENTATION)
      EVLOOP_BACKEND_EPOLL     force a backend instead of the platform default
-     EVLOOP_BACKEND_KQUEUE      (the kqueue and IOCP backends are not written yet:
-     EVLOOP_BACKEND_IOCP         selecting one stops the build with a clear #error)
+     EVLOOP_BACKEND_KQUEUE      (the kqueue backend is not written yet: selecting it stops the
+     EVLOOP_BACKEND_IOCP         build with a clear #error)
      EVLOOP_BACKEND_POLL
      EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
                               are in, 0 without them; see FIBERS for when they are left out)
@@ -92,6 +93,9 @@
                               evl_io_start returns -ENOSPC beyond it
      EVLOOP_POLL_POSIX_ONLY   poll backend: plain poll() and a pipe even where ppoll and eventfd
                               exist (whole-millisecond timeouts, rounded up)
+     EVLOOP_IOCP_MAX_SOCKETS  IOCP: sockets one loop watches at once (default 256; -ENOSPC beyond)
+     EVLOOP_IOCP_NO_HIGH_RESOLUTION_TIMER   IOCP: time waits in milliseconds (rounded up) even where
+                              a high-resolution waitable timer exists
 
    The implementation needs POSIX and, on Linux, GNU declarations.  It defines _GNU_SOURCE itself,
    which works when evloop.h is the first header of the implementation file; otherwise define
@@ -104,7 +108,12 @@
      epoll    Linux          complete: epoll, eventfd wake-ups, epoll_pwait2 sub-ms timers with a
                              timerfd fallback, pidfd child watchers with a SIGCHLD fallback
      kqueue   BSD, macOS     not written yet
-     iocp     Windows        not written yet
+     iocp     Windows        reduced (see evloop_iocp.h): sockets only, polled through AFD on an I/O
+                             completion port (-ENOTSOCK for other handles); high-resolution
+                             waitable timer, else ms timeouts rounded up; console events as
+                             SIGINT/SIGBREAK/SIGHUP only; children as process HANDLEs (status: the
+                             exit code); evl_backend_fd is -1.  Built with mingw-w64, tested under
+                             wine; link with -lws2_32
      poll     other POSIX    complete, reduced where poll() must be: ppoll (Linux, FreeBSD,
                              OpenBSD) or poll, eventfd or pipe wake-ups, SIGCHLD child watchers;
                              at most EVLOOP_POLL_MAX descriptors, evl_backend_fd is -1 (see
@@ -121,7 +130,7 @@
      CPU                                  saved across a switch
      x86_64 (System V)                    rbx rbp r12-r15, MXCSR control bits, x87 control word
      x86_64 (Windows, for the IOCP        rbx rbp rdi rsi r12-r15, xmm6-xmm15, MXCSR, x87 control
-       backend to come)                   word, the TIB stack fields
+       backend)                           word, the TIB stack fields
      i386                                 ebx esi edi ebp, x87 control word, MXCSR (with SSE)
      AArch64                              x19-x30, d8-d15
      ARM 32-bit, ARM or Thumb-2           r4-r11, lr, and d8-d15 with VFP
@@ -608,7 +617,8 @@ EVLOOP_API evl_time evl_now_update(evl_loop *loop);
    makes the next evl_run return after at most one pass that does not block.
 
    evl_backend_fd is a descriptor that becomes readable when the loop has io work (to embed the
-   loop in another one; -1 on the poll backend, which has none), and evl_backend_timeout the time after which its timers need a pass
+   loop in another one; -1 on the poll backend, which has none, and on IOCP, whose completion port
+   cannot be polled), and evl_backend_timeout the time after which its timers need a pass
    (0: now; EVL_FOREVER: no timer). */
 EVLOOP_API int evl_init(evl_loop *loop);
 EVLOOP_API void evl_deinit(evl_loop *loop);
@@ -682,7 +692,9 @@ EVLOOP_API int evl_timer_active(const evl_timer *t);
    unblocked in its thread for that wait only.  No thread's mask is ever changed otherwise.
    Several watchers in one or several loops may watch one signal: each is called.  When the last
    watcher of a signal stops, its previous disposition is restored.  -EINVAL for SIGKILL, SIGSTOP,
-   the fault signals and numbers out of range; -EALREADY if the watcher is active. */
+   the fault signals and numbers out of range; -EALREADY if the watcher is active.
+   On Windows (IOCP) the signals are the console's events: SIGINT (Ctrl-C), SIGBREAK (Ctrl-Break)
+   and SIGHUP (the console closed); any other number is -EINVAL. */
 EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum);
 EVLOOP_API int evl_signal_start(evl_loop *loop, evl_signal *s);
 EVLOOP_API void evl_signal_stop(evl_loop *loop, evl_signal *s);
@@ -692,7 +704,10 @@ EVLOOP_API void evl_signal_stop(evl_loop *loop, evl_signal *s);
    already stopped when it runs (so the callback may free or restart it).  Only the watched process
    is reaped; other children are left to the program.  If someone else reaped the process first,
    status is -1 (see LIMITS for a program that reaps watched children itself).  evl_child_start returns -EINVAL for pid <= 0 and -ECHILD if pid is not a child of
-   this process. */
+   this process.
+   On Windows (IOCP) an evl_pid is a process HANDLE with SYNCHRONIZE access (from CreateProcess,
+   for instance), which stays the program's to close; status is the process's exit code; -EINVAL
+   for NULL, -ECHILD for a handle that is not a process. */
 EVLOOP_API void evl_child_init(evl_child *c, evl_child_cb cb, evl_pid pid);
 EVLOOP_API int evl_child_start(evl_loop *loop, evl_child *c);
 EVLOOP_API void evl_child_stop(evl_loop *loop, evl_child *c);
