@@ -326,6 +326,8 @@ check-headers: check-headers-poll
 # have under valgrind and qemu.
 
 WIN_CC   = x86_64-w64-mingw32-gcc
+WIN_CXX  = x86_64-w64-mingw32-g++
+WIN_TARGET = x86_64-w64-windows-gnu
 WINE     = $(shell command -v wine64 || echo /usr/lib/wine/wine64)
 WINE_RUN = EVL_TEST_SLOW=1 WINEDEBUG=-all WINEPREFIX=$(CURDIR)/$(B)/wineprefix timeout 600 $(WINE)
 WIN_TEST_SRC = tests/impl.c tests/win/runner.c tests/win/test_iocp.c tests/win/test_iocp_internals.c tests/test_loop.c tests/test_io.c \
@@ -345,7 +347,7 @@ $(B)/iocp/echo.exe: examples/echo_win.c evloop.h evloop_iocp.h
 	$(WIN_CC) $(OPT) $(STRICT) -Werror $< -o $@ -lws2_32
 
 check-iocp-headers: evloop.h evloop_iocp.h tests/headers/impl.c tests/headers/use.c tests/headers/static.c
-	@echo "== IOCP: headers with mingw-w64, C99 and C11, every warning an error"
+	@echo "== IOCP: headers with mingw-w64 gcc and g++ and with clang for Windows, every warning an error"
 	@mkdir -p $(B)/iocp
 	@set -e; for std in c99 c11; do flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT)"; \
 	    echo "   $(WIN_CC) $$flags"; \
@@ -353,12 +355,23 @@ check-iocp-headers: evloop.h evloop_iocp.h tests/headers/impl.c tests/headers/us
 	    $(WIN_CC) $$flags tests/headers/use.c $(B)/iocp/impl-$$std.o -o $(B)/iocp/use-$$std.exe -lws2_32; \
 	    $(WIN_CC) $$flags tests/headers/static.c -o $(B)/iocp/static-$$std.exe -lws2_32; \
 	    $(WIN_CC) $$flags -DEVLOOP_NO_FIBERS -c tests/headers/impl.c -o $(B)/iocp/impl-nofibers-$$std.o; done
+	@set -e; for std in c++11 c++17; do flags="-std=$$std -Wall -Wextra -Werror $(OPT)"; \
+	    echo "   $(WIN_CXX) $$flags"; \
+	    $(WIN_CXX) $$flags -x c++ -c tests/headers/impl.c -o $(B)/iocp/impl-$$std.o; \
+	    $(WIN_CXX) $$flags -x c++ tests/headers/use.c -x none $(B)/iocp/impl-$$std.o -static \
+	        -o $(B)/iocp/use-$$std.exe -lws2_32; done
+	@set -e; for std in c99 c11; do flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT)"; \
+	    echo "   $(CLANG) --target=$(WIN_TARGET) $$flags (compiled, not linked)"; \
+	    $(CLANG) --target=$(WIN_TARGET) $$flags -c tests/headers/impl.c -o $(B)/iocp/impl-clang-$$std.o; done
+	$(CLANGXX) --target=$(WIN_TARGET) -std=c++11 -Wall -Wextra -Werror $(OPT) -x c++ -c tests/headers/impl.c \
+	    -o $(B)/iocp/impl-clang-c++11.o
 	@if nm -u $(B)/iocp/impl-c99.o | grep -wE 'malloc|calloc|realloc|free|strdup'; then \
 	    echo "   the implementation references heap allocation"; exit 1; fi; echo "   no heap allocation"
 
 check-iocp: check-iocp-headers $(B)/iocp/test.exe $(B)/iocp/test-ms.exe $(B)/iocp/echo.exe
 	@echo "== IOCP backend under wine (a new prefix takes a few seconds once)"
 	$(WINE_RUN) $(B)/iocp/use-c99.exe
+	$(WINE_RUN) $(B)/iocp/use-c++11.exe
 	$(WINE_RUN) $(B)/iocp/test.exe
 	@echo "== IOCP: timers and fiber sleeps on the millisecond fallback (no high-resolution timer)"
 	$(WINE_RUN) $(B)/iocp/test-ms.exe suite=timer sleep timer_due
