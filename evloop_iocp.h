@@ -94,6 +94,7 @@ typedef struct evl__backend {
     int children_due;               /* a child exited: look at the children */
     int wsa_started;
     unsigned queue_count;
+    unsigned slots_used;            /* slots beyond this one have never been used: no search there */
     unsigned short queue[EVLOOP_IOCP_MAX_SOCKETS];
     evl__node children;             /* child watchers, for the exits the thread pool reports */
     OVERLAPPED_ENTRY entries[EVLOOP_MAX_EVENTS];
@@ -457,7 +458,7 @@ EVL__PRIVATE void evl__iocp_completed(evl__backend *b, evl__iocp_socket *s) {
 EVL__PRIVATE EVL__COLD void evl__iocp_cancel_all(evl__backend *b) {
     ULONG i, n;
     int rounds = 0;
-    for (i = 0; i < EVLOOP_IOCP_MAX_SOCKETS; i++) {
+    for (i = 0; i < b->slots_used; i++) {
         b->sockets[i].w = NULL;
         if (b->sockets[i].state == EVL__IOCP_POLLING) CancelIoEx(b->afd, (LPOVERLAPPED)&b->sockets[i].io_status);
     }
@@ -498,9 +499,11 @@ EVL__PRIVATE void evl__iocp_queue(evl__backend *b, evl__iocp_socket *s) {
     b->queue[b->queue_count++] = (unsigned short)(s - b->sockets);
 }
 
+/* A search, on start, set and stop only (never per event): an io watcher has no room for the
+   index, and a loop watches few sockets next to what the table could hold. */
 EVL__PRIVATE evl__iocp_socket *evl__iocp_slot_of(evl__backend *b, const evl_io *w) {
-    int i;
-    for (i = 0; i < EVLOOP_IOCP_MAX_SOCKETS; i++)
+    unsigned i;
+    for (i = 0; i < b->slots_used; i++)
         if (b->sockets[i].w == w) return &b->sockets[i];
     return NULL;
 }
@@ -527,15 +530,17 @@ EVL__PRIVATE int evl__backend_io_start(evl_loop *loop, evl_io *w) {
     evl__backend *b = &loop->backend;
     evl__iocp_socket *slot = NULL;
     HANDLE base;
-    int i, rc;
+    unsigned i;
+    int rc;
     if (w->cb == evl__iocp_child_ready) return 0;   /* a child's exit, which the thread pool reports */
     if ((rc = evl__iocp_base_handle(w->fd, &base)) < 0) return rc;
-    for (i = 0; i < EVLOOP_IOCP_MAX_SOCKETS; i++) {
+    for (i = 0; i < b->slots_used; i++) {
         evl__iocp_socket *s = &b->sockets[i];
         if (s->w && s->base == base) return -EEXIST;
         if (!slot && s->state == EVL__IOCP_FREE) slot = s;
     }
-    if (!slot) return -ENOSPC;
+    if (!slot && b->slots_used == EVLOOP_IOCP_MAX_SOCKETS) return -ENOSPC;
+    if (!slot) slot = &b->sockets[b->slots_used++];
     slot->w = w;
     slot->base = base;
     slot->closed = 0;

@@ -141,6 +141,26 @@ static void a_reset_connection_is_an_error(void) {
     evl_deinit(&loop);
 }
 
+/* Urgent data is EVL_PRI (AFD_POLL_RECEIVE_EXPEDITED), and it alone does not make READ. */
+static void urgent_data_is_pri(void) {
+    evl_loop loop;
+    evl_io w;
+    t_seen seen;
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_tcp_pair(fds);
+    memset(&seen, 0, sizeof seen);
+    evl_io_init(&w, t_record_io, fds[0], EVL_PRI);
+    w.data = &seen;
+    CHECK_EQ(evl_io_start(&loop, &w), 0);
+    CHECK_EQ(evl_run(&loop, 0), 1);
+    CHECK_EQ(seen.calls, 0);
+    CHECK_EQ(send((SOCKET)fds[1], "!", 1, MSG_OOB), 1);
+    CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));
+    CHECK_EQ(seen.last, EVL_PRI);
+    evl_deinit(&loop);
+}
+
 /* A change of interest while a poll is outstanding cancels it and issues the new one. */
 static void set_while_a_poll_is_outstanding_takes_effect(void) {
     evl_loop loop;
@@ -492,6 +512,7 @@ const t_case iocp_tests[] = {
     T(a_second_watcher_on_a_socket_is_refused_and_a_duplicate_is_fine),
     T(a_closed_peer_is_read_and_hangup),
     T(a_reset_connection_is_an_error),
+    T(urgent_data_is_pri),
     T(set_while_a_poll_is_outstanding_takes_effect),
     T(a_watcher_stopped_while_polled_may_be_wiped),
     T(a_child_watcher_reports_the_exit_code),
