@@ -770,10 +770,12 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
      part of the data may have been written).
    evl_write_all: the same, returning 0 or -errno, and the number of bytes that went out in
      *written in both cases (a framed protocol needs it after -ETIMEDOUT); written may be NULL.
-   evl_until(deadline): the time left from now until deadline, 0 once it has passed: the timeout
-     of each call in a sequence that must end by one deadline (a reply read in several pieces):
-       evl_time deadline = evl_now_update(evl_fiber_loop(evl_fiber_self())) + EVL_MS(100);
-       n = evl_read(fd, buf, len, evl_until(deadline));
+   evl_deadline(timeout): the clock now plus timeout (EVL_FOREVER stays EVL_FOREVER), on the
+     clock of evl_now.  evl_until(deadline): the time left from now until deadline, 0 once it has
+     passed, EVL_FOREVER for EVL_FOREVER: the timeout of each call in a sequence that must end by
+     one deadline (a reply read in several pieces):
+       evl_time deadline = evl_deadline(EVL_MS(100));
+       while (...) n = evl_read(fd, buf, len, evl_until(deadline));
    evl_accept: the new descriptor, non-blocking and close-on-exec, or -errno.
    evl_connect: 0 once connected, or -errno (a blocking socket is made non-blocking for the
      duration of the call).  After -ETIMEDOUT or -ECANCELED the socket's state is unspecified.
@@ -799,6 +801,7 @@ EVLOOP_API int evl_yield(void);
 EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout);
 EVLOOP_API ssize_t evl_write(evl_fd fd, const void *buf, size_t len, evl_time timeout);
 EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time timeout, size_t *written);
+EVLOOP_API evl_time evl_deadline(evl_time timeout);
 EVLOOP_API evl_time evl_until(evl_time deadline);
 EVLOOP_API evl_fd_result evl_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
 EVLOOP_API int evl_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
@@ -2438,8 +2441,11 @@ EVLOOP_API ssize_t evl_write(evl_fd fd, const void *buf, size_t len, evl_time ti
     return rc < 0 ? rc : (ssize_t)len;
 }
 
+EVLOOP_API evl_time evl_deadline(evl_time timeout) { return evl__add_sat(evl__clock_now(), timeout); }
+
 EVLOOP_API evl_time evl_until(evl_time deadline) {
     evl_time now = evl__clock_now();
+    if (deadline == EVL_FOREVER) return EVL_FOREVER;
     return deadline > now ? deadline - now : 0;
 }
 

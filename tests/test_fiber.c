@@ -1322,8 +1322,66 @@ static void dump_shows_fibers_and_what_they_wait_for(void) {
     evl_deinit(&loop);
 }
 
+/* ---- deadlines ------------------------------------------------------------------------------ */
+
+static void deadline_and_until_agree_with_the_loop_clock(void) {
+    evl_loop loop;
+    evl_time before, d, left;
+    CHECK_EQ(evl_init(&loop), 0);
+    before = evl_now_update(&loop);
+    d = evl_deadline(EVL_MS(50));
+    CHECK(d >= before + EVL_MS(50));
+    left = evl_until(d);
+    CHECK(left > 0 && left <= EVL_MS(50));
+    CHECK(evl_deadline(EVL_FOREVER) == EVL_FOREVER);
+    CHECK(evl_until(EVL_FOREVER) == EVL_FOREVER);
+    CHECK_EQ(evl_until(before), 0);             /* passed: no time left, never negative */
+    evl_deinit(&loop);
+}
+
+/* A device that keeps trickling bytes never trips a per-read timeout; one deadline for the whole
+   reply, spent across the reads with evl_until, does. */
+static int trickle_fd, trickle_result, trickle_reads;
+static void trickle_byte(evl_loop *loop, evl_timer *t) {
+    (void)loop, (void)t;
+    CHECK_EQ(write(trickle_fd, "x", 1), 1);
+}
+static void read_reply_by_deadline(void *arg) {
+    char buf[16];
+    evl_time deadline = evl_deadline(EVL_MS(100));
+    ssize_t n;
+    (void)arg;
+    while ((n = evl_read(*(int *)arg, buf, sizeof buf, evl_until(deadline))) > 0) trickle_reads++;
+    trickle_result = (int)n;
+}
+
+static void one_deadline_bounds_a_reply_read_in_pieces(void) {
+    evl_loop loop;
+    evl_fiber f;
+    evl_timer trickle;
+    int fds[2];
+    evl_time began;
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    trickle_fd = fds[1];
+    evl_timer_init(&trickle, trickle_byte);
+    evl_timer_start(&loop, &trickle, EVL_MS(10), EVL_MS(10));
+    evl_unref(&loop, &trickle);
+    began = t_clock();
+    start(&loop, &f, read_reply_by_deadline, &fds[0]);
+    CHECK_EQ(evl_run(&loop, EVL_SEC(10)), 0);   /* ends when the fiber returns */
+    CHECK_EQ(trickle_result, -ETIMEDOUT);
+    CHECK(trickle_reads >= 1);                  /* bytes did arrive: each read was in time */
+    CHECK(t_clock() - began >= EVL_MS(100));    /* never early */
+    close(fds[0]);
+    close(fds[1]);
+    evl_deinit(&loop);
+}
+
 const t_case fiber_tests[] = {
     T(fiber_first_runs_in_the_next_iteration),
+    T(deadline_and_until_agree_with_the_loop_clock),
+    T(one_deadline_bounds_a_reply_read_in_pieces),
     T(finishing_fibers_hand_over_to_fresh_ones),
     T(self_is_the_running_fiber_and_null_outside),
     T(yielding_fibers_take_turns_in_start_order),
