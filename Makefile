@@ -379,3 +379,68 @@ check-iocp: check-iocp-headers $(B)/iocp/test.exe $(B)/iocp/test-ms.exe $(B)/ioc
 	$(WINE_RUN) $(B)/iocp/echo.exe --self-test
 
 check: check-iocp
+
+# ---- integrations (issue 11) --------------------------------------------------------------------
+# Other libraries' sockets and timers on evloop, each against a real peer that its test starts:
+# mosquitto (MQTT), python3 -m http.server (libcurl), dnsmasq (c-ares), a pty (serial), priority
+# events (GPIO-style EVL_PRI), inotify/fanotify, GLib.  The examples and their glue are in examples/
+# and examples/glue/, the pages in docs/.  A missing library or peer is a failure: .ci/run installs
+# them.  `make install PREFIX=... DESTDIR=...` installs the headers and evloop.pc.
+
+PKG_CONFIG  ?= pkg-config
+INTEG_PKGS   = libmosquitto libcurl libcares glib-2.0
+INTEG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(INTEG_PKGS) 2>/dev/null)
+INTEG_LIBS   = $(shell $(PKG_CONFIG) --libs $(INTEG_PKGS) 2>/dev/null || echo -lmosquitto -lcurl -lcares -lglib-2.0)
+INTEG_SRC    = $(wildcard tests/integ/*.c)
+INTEG_GLUE   = $(wildcard examples/glue/*.h)
+INTEG_EXAMPLES = mqtt_client http_fetch dns_resolve serial_device gpio_sysfs gpio_chardev inotify_watch glib_embed
+
+.PHONY: check-integrations integ-examples install uninstall check-install
+
+$(B)/integ/test: $(INTEG_SRC) tests/integ/integ.h tests/t.h $(INTEG_GLUE) $(HEADERS)
+	@mkdir -p $(B)/integ
+	$(CC) $(OPT) $(TESTWARN) $(INTEG_CFLAGS) -pthread $(INTEG_SRC) -o $@ $(INTEG_LIBS) -lm
+
+# The integration examples link their library; each builds warning-free with the library's flags.
+$(addprefix $(B)/examples/,$(INTEG_EXAMPLES)): $(B)/examples/%: examples/%.c $(INTEG_GLUE) $(HEADERS)
+	@mkdir -p $(B)/examples
+	$(CC) $(OPT) $(STRICT) -Werror $(INTEG_CFLAGS) -pthread $< -o $@ $(INTEG_LIBS)
+
+integ-examples: $(addprefix $(B)/examples/,$(INTEG_EXAMPLES))
+
+check-integrations: $(B)/integ/test integ-examples check-install
+	@echo "== integrations against real peers (tests/integ)"
+	nice ./$(B)/integ/test
+
+check: check-integrations
+
+# ---- install --------------------------------------------------------------------------------------
+# Header-only: the headers, and a pkg-config file whose Cflags point at them.
+
+PREFIX     ?= /usr/local
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(PREFIX)/share/pkgconfig
+VERSION     = $(shell sed -n 's/^\/\* evloop.h - v\([0-9.]*\) .*/\1/p' evloop.h)
+
+install:
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 evloop.h $(wildcard evloop_*.h) $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    evloop.pc.in > $(DESTDIR)$(PCDIR)/evloop.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/evloop.h $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(wildcard evloop_*.h)) \
+	    $(DESTDIR)$(PCDIR)/evloop.pc
+
+# Installs into a staging directory and builds a program with nothing but pkg-config's flags.
+check-install:
+	@echo "== make install: headers and evloop.pc, used through pkg-config"
+	@rm -rf $(B)/stage
+	@$(MAKE) -s install DESTDIR=$(CURDIR)/$(B)/stage PREFIX=/opt/evloop
+	@test -f $(B)/stage/opt/evloop/include/evloop.h && test -f $(B)/stage/opt/evloop/include/evloop_epoll.h
+	@PKG_CONFIG_PATH=$(CURDIR)/$(B)/stage/opt/evloop/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(B)/stage \
+	    $(PKG_CONFIG) --cflags evloop > $(B)/stage/cflags; \
+	    echo "   pkg-config --cflags evloop: $$(cat $(B)/stage/cflags)"; \
+	    mkdir -p $(B)/stage/prog; sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;/^```/q' | sed '/^```/d' > $(B)/stage/prog/main.c; \
+	    $(CC) $(STRICT) -Werror $$(cat $(B)/stage/cflags) $(B)/stage/prog/main.c -o $(B)/stage/prog/main && \
+	    ./$(B)/stage/prog/main < /dev/null > /dev/null && echo "   README's first program builds against the installed headers and runs"

@@ -1,0 +1,2 @@
+#include "integ.h"
+const t_case http_tests[] = {T_END};

@@ -1,0 +1,2 @@
+#include "integ.h"
+const t_case inotify_tests[] = {T_END};

@@ -1,0 +1,2 @@
+#include "integ.h"
+const t_case pri_tests[] = {T_END};
