@@ -411,6 +411,9 @@ integ-examples: $(addprefix $(B)/examples/,$(INTEG_EXAMPLES))
 check-integrations: $(B)/integ/test integ-examples check-install
 	@echo "== integrations against real peers (tests/integ)"
 	nice ./$(B)/integ/test
+	@echo "== the integration examples that end by themselves"
+	@set -e; for e in "serial_device --self-test" glib_embed; do \
+	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
 
 check: check-integrations
 
