@@ -70,7 +70,8 @@ static inline void evl_gpio__on_pri(evl_loop *loop, evl_io *w, unsigned revents)
 
 /* Opens path, reads its value (into g->value), and calls on_change after every change.
    0 or -errno. */
-static inline int evl_gpio_value_start(evl_loop *loop, evl_gpio_value *g, const char *path, evl_gpio_value_cb on_change) {
+static inline int evl_gpio_value_start(evl_loop *loop, evl_gpio_value *g, const char *path,
+                                       evl_gpio_value_cb on_change) {
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
     if (fd < 0) return -errno;
     memset(g, 0, sizeof *g);

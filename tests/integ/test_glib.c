@@ -81,8 +81,8 @@ static void evloop_runs_inside_a_gmainloop_beside_glib_timers_and_idles(void) {
     CHECK_EQ(idles, 50);
     CHECK(piped >= 1);                          /* GLib wrote, evloop's watcher read */
     CHECK(interleaved());
-    integ_note("inside GLib: 10 evloop ticks in %.1f ms, %d GLib ticks, %d idles, %d bytes piped; order %.40s...", (double)elapsed / 1e6,
-               glib_ticks, idles, piped, order);
+    integ_note("inside GLib: 10 evloop ticks in %.1f ms, %d GLib ticks, %d idles, %d bytes piped; order %.40s...",
+               (double)elapsed / 1e6, glib_ticks, idles, piped, order);
     g_source_remove(timeout_id);
     g_source_destroy(source);
     g_source_unref(source);

@@ -37,7 +37,9 @@ static void touch_write(const char *dir, const char *name, const char *text) {
     close(fd);
 }
 
-static void in_dir(char *path, size_t size, const char *dir, const char *name) { snprintf(path, size, "%s/%s", dir, name); }
+static void in_dir(char *path, size_t size, const char *dir, const char *name) {
+    snprintf(path, size, "%s/%s", dir, name);
+}
 
 static int wait_events(evl_loop *loop, int want) {
     evl_time end = t_clock() + EVL_SEC(5);
@@ -124,7 +126,8 @@ static void fanotify_reports_entries_by_name_where_privileged(void) {
     if (fd < 0 && errno == EINVAL) t_skip("no FAN_REPORT_DFID_NAME (Linux 5.9)");
     CHECK(fd >= 0);
     integ_tmpdir(dir, sizeof dir, "fanotify");
-    CHECK_EQ(fanotify_mark(fd, FAN_MARK_ADD, FAN_CREATE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE, AT_FDCWD, dir), 0);
+    CHECK_EQ(fanotify_mark(fd, FAN_MARK_ADD, FAN_CREATE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE, AT_FDCWD, dir),
+             0);
     CHECK_EQ(evl_init(&loop), 0);
     evl_io_init(&w, on_fanotify, fd, EVL_READ);
     CHECK_EQ(evl_io_start(&loop, &w), 0);
