@@ -1,5 +1,5 @@
-/* evl_inotify.h - directory events from inotify (and fanotify, where privileged) on an evloop
-   loop.  Include evloop.h first.  See docs/inotify.md.
+/* evl_inotify.h - directory events from inotify (fanotify has the same shape) on an evloop loop.
+   Include evloop.h first.  See docs/inotify.md.
 
    An inotify descriptor is readable while events are queued; each read returns whole
    struct inotify_event records (with the name of the entry, for a watched directory).  The loop
