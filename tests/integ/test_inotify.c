@@ -1,6 +1,7 @@
 /* inotify, and fanotify where the kernel allows it (unprivileged since Linux 5.13): a directory
-   watched while the test creates, modifies, renames and deletes files in it; every event checked in order, with names and the rename's
-   cookie.  The inotify descriptor is then closed and made again (the same number comes back). */
+   watched while the test creates, modifies, renames and deletes files in it; every event checked
+   in order, with names and the rename's cookie.  The inotify descriptor is then closed and made
+   again (the same number comes back). */
 #include "integ.h"
 
 #include <sys/fanotify.h>
