@@ -16,6 +16,9 @@
 #   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests
 #   make check-poll the whole suite on the poll backend (evloop_poll.h), in both of its paths, under
 #                   the sanitizers and valgrind, with musl; part of check
+#   make check-integrations  MQTT, HTTP, DNS, serial, GPIO-style EVL_PRI, inotify and GLib, each
+#                   against a real peer its test starts (tests/integ, docs/); part of check
+#   make install    the headers and evloop.pc (PREFIX=/usr/local, DESTDIR=)
 #   make clean
 
 CC       = gcc
