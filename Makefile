@@ -404,6 +404,11 @@ $(B)/integ/test: $(INTEG_SRC) tests/integ/integ.h tests/t.h $(INTEG_GLUE) $(HEAD
 	@mkdir -p $(B)/integ
 	$(CC) $(OPT) $(TESTWARN) $(INTEG_CFLAGS) -pthread $(INTEG_SRC) -o $@ $(INTEG_LIBS) -lm
 
+$(B)/integ/test-asan: $(INTEG_SRC) tests/integ/integ.h tests/t.h $(INTEG_GLUE) $(HEADERS)
+	@mkdir -p $(B)/integ
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    $(TESTWARN) $(INTEG_CFLAGS) -pthread $(INTEG_SRC) -o $@ $(INTEG_LIBS) -lm
+
 # The integration examples link their library; each builds warning-free with the library's flags.
 $(addprefix $(B)/examples/,$(INTEG_EXAMPLES)): $(B)/examples/%: examples/%.c $(INTEG_GLUE) $(HEADERS)
 	@mkdir -p $(B)/examples
@@ -411,9 +416,11 @@ $(addprefix $(B)/examples/,$(INTEG_EXAMPLES)): $(B)/examples/%: examples/%.c $(I
 
 integ-examples: $(addprefix $(B)/examples/,$(INTEG_EXAMPLES))
 
-check-integrations: $(B)/integ/test integ-examples check-install
+check-integrations: $(B)/integ/test $(B)/integ/test-asan integ-examples check-install
 	@echo "== integrations against real peers (tests/integ)"
 	nice ./$(B)/integ/test
+	@echo "== the same under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+	ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 nice ./$(B)/integ/test-asan
 	@echo "== the integration examples that end by themselves"
 	@set -e; for e in "serial_device --self-test" glib_embed; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
