@@ -1,12 +1,14 @@
 /* MQTT against a real mosquitto broker started on a free port: 1 000 QoS-1 messages through one
    topic from a publishing client to a subscribing client in the same loop, the broker restarted
    in the middle, both clients reconnecting with back-off and their io watchers following the new
-   sockets.  What QoS 1 loses or duplicates across the restart is measured, then repaired at the
-   application level (republishing what never arrived), so that each message is processed
-   exactly once. */
+   sockets.  What QoS 1 loses or duplicates across the restart is measured - with a broker
+   without persistence and clean sessions, and with persistence and a lasting subscriber session -
+   then repaired at the application level (republishing what never arrived, ignoring what arrived
+   twice), so that each message is processed exactly once. */
 #include "integ.h"
 
 #include <mosquitto.h>
+#include <sys/stat.h>
 
 #include "../../examples/glue/evl_mosquitto.h"
 
@@ -30,6 +32,7 @@ typedef struct run {
     int initial_fds[2];                         /* the clients' first sockets */
     evl_hook pump;
     int publish_errors;
+    int persistent;                             /* broker persistence, and a lasting subscriber session */
 } run;
 
 static run r;
@@ -122,7 +125,9 @@ static void write_config(void) {
     snprintf(r.log, sizeof r.log, "%s/mosquitto.log", r.dir);
     f = fopen(r.conf, "w");
     CHECK(f != NULL);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", r.port);
+    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\n", r.port);
+    if (r.persistent) fprintf(f, "persistence true\npersistence_location %s/\n", r.dir);
+    else fprintf(f, "persistence false\n");
     fclose(f);
 }
 
@@ -133,16 +138,18 @@ static int run_until(int *flag_value, int want, evl_time limit) {
 }
 
 static void client(evl_mqtt *m, struct mosquitto **mosq, const char *id) {
-    *mosq = mosquitto_new(id, true, NULL);
+    *mosq = mosquitto_new(id, !(r.persistent && m == &r.sub), NULL);  /* clean session, or a lasting one */
     CHECK(*mosq != NULL);
     evl_mqtt_start(m, &r.loop, *mosq, "127.0.0.1", r.port, 10);
     m->on_lost = on_lost;
 }
 
-static void qos1_messages_survive_a_broker_restart_once_each_after_repair(void) {
+static void qos1_through_a_broker_restart(int persistent) {
     int baseline[64], nbase, regs[64], nregs, id, lost = 0, dup = 0, lost_acked = 0, once_after = 0, ids_after = 0;
     char name[32];
+    r.persistent = persistent;
     integ_tmpdir(r.dir, sizeof r.dir, "mqtt");
+    CHECK_EQ(chmod(r.dir, 0777), 0);            /* a broker started as root saves as user mosquitto */
     r.port = integ_free_port(SOCK_STREAM);
     write_config();
     start_broker();
@@ -180,7 +187,8 @@ static void qos1_messages_survive_a_broker_restart_once_each_after_repair(void) 
             if (r.seen[id] == 1) once_after++;
         }
     }
-    integ_note("broker restarted (SIGTERM, a new process on the same port) after %d messages arrived", RESTART_AT);
+    integ_note("broker with persistence %s restarted (SIGTERM, a new process on the same port) after %d arrived",
+               persistent ? "true, subscriber session kept" : "false", RESTART_AT);
     integ_note("at the restart: %d published, %d acknowledged by the broker, %d arrived", r.published_at_kill,
                r.acked_at_kill, r.unique_at_kill);
     integ_note("QoS 1 across the restart: %d lost (%d of them acknowledged to the publisher), %d duplicated;"
@@ -188,15 +196,23 @@ static void qos1_messages_survive_a_broker_restart_once_each_after_repair(void) 
                lost, lost_acked, dup, r.publish_errors);
     integ_note("reconnects: publisher %u attempts, subscriber %u attempts; sockets %d and %d before, %d and %d after",
                r.pub.attempts, r.sub.attempts, r.initial_fds[0], r.initial_fds[1], r.pub.io.fd, r.sub.io.fd);
-    /* What was delivered and acknowledged before the restart, and what was published after
-       both clients were back, arrived exactly once: losses and duplicates are confined to the
-       messages in flight at the restart. */
-    for (id = 0; id < MESSAGES; id++) {
-        if (r.seen_at_kill[id] && id < r.acked_at_kill) CHECK_EQ(r.seen[id], 1);
-        if (id >= r.resumed_at) CHECK_EQ(r.seen[id], 1);
+    if (!persistent) {
+        /* What was delivered and acknowledged before the restart, and what was published after
+           both clients were back, arrived exactly once: losses and duplicates are confined to
+           the messages in flight at the restart. */
+        for (id = 0; id < MESSAGES; id++) {
+            if (r.seen_at_kill[id] && id < r.acked_at_kill) CHECK_EQ(r.seen[id], 1);
+            if (id >= r.resumed_at) CHECK_EQ(r.seen[id], 1);
+        }
+        CHECK_EQ(once_after, ids_after);
+        CHECK(lost + dup <= r.published_at_kill - r.unique_at_kill + WINDOW + 1);
+    } else {
+        /* The broker kept the subscriber's session and its queue across the restart: nothing is
+           lost, and what it had sent without the subscriber's PUBACK saved is sent again. */
+        CHECK_EQ(lost, 0);
+        for (id = 0; id < MESSAGES; id++)
+            if (r.seen[id] > 1) CHECK(id < r.published_at_kill && r.seen[id] == 2);
     }
-    CHECK_EQ(once_after, ids_after);
-    CHECK(lost + dup <= r.published_at_kill - r.unique_at_kill + WINDOW + 1);
 
     /* Both clients came back, on watchers that follow their new sockets, and the epoll set holds
        exactly the two current sockets beside the loop's own descriptors: nothing stale. */
@@ -234,7 +250,16 @@ static void qos1_messages_survive_a_broker_restart_once_each_after_repair(void) 
     integ_rmtree(r.dir);
 }
 
+static void qos1_without_persistence_loses_in_flight_messages_repaired_once_each(void) {
+    qos1_through_a_broker_restart(0);
+}
+
+static void qos1_with_persistence_and_a_lasting_session_loses_nothing_duplicates_some(void) {
+    qos1_through_a_broker_restart(1);
+}
+
 const t_case mqtt_tests[] = {
-    T(qos1_messages_survive_a_broker_restart_once_each_after_repair),
+    T(qos1_without_persistence_loses_in_flight_messages_repaired_once_each),
+    T(qos1_with_persistence_and_a_lasting_session_loses_nothing_duplicates_some),
     T_END,
 };
