@@ -10,7 +10,7 @@
 
 #include <sys/types.h>
 
-/* A port on 127.0.0.1 that nothing listens on right now (SOCK_STREAM or SOCK_DGRAM). */
+/* A port on 127.0.0.1 that no TCP or UDP socket uses right now (type: the one tried first). */
 int integ_free_port(int type);
 
 /* The full path of a program in PATH, /usr/sbin or /sbin; fails the test if it is not there. */
@@ -23,6 +23,9 @@ pid_t integ_spawn(char *const argv[], const char *log_path);
 /* Waits until a TCP connect to 127.0.0.1:port succeeds, polling every 5 ms for at most limit;
    fails the test, quoting the peer's log, if the peer exits or the time runs out. */
 void integ_wait_tcp(int port, pid_t pid, const char *log_path, evl_time limit);
+/* The same, returning -1 (and reaping it) if the peer exited first, so the caller can try another
+   port: a free port may be taken by someone else before the peer binds it. */
+int integ_await_tcp(int port, pid_t pid, const char *log_path, evl_time limit);
 
 /* SIGTERM, then waits for the peer to exit (SIGKILL after 5 s).  Returns its wait status. */
 int integ_stop(pid_t pid);

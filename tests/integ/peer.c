@@ -10,19 +10,39 @@
 #include <sys/wait.h>
 #include <time.h>
 
-int integ_free_port(int type) {
+static int bind_loopback(int type, int port) {
     struct sockaddr_in a;
     socklen_t len = sizeof a;
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), port;
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (port == 0) {
+        CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        close(fd);
+        return ntohs(a.sin_port);
+    }
     close(fd);
     return port;
+}
+
+/* Free for TCP and UDP alike: dnsmasq binds both, and an ephemeral port the kernel hands out for
+   one type may be the local port of a connection of the other (seen: dnsmasq exiting with 2). */
+int integ_free_port(int type) {
+    int tries;
+    for (tries = 0; tries < 100; tries++) {
+        int port = bind_loopback(type, 0);
+        CHECK(port > 0);
+        if (bind_loopback(type == SOCK_STREAM ? SOCK_DGRAM : SOCK_STREAM, port) == port) return port;
+    }
+    t_fail(__FILE__, __LINE__, "a port free for TCP and UDP", NULL);
+    return -1;
 }
 
 const char *integ_require(const char *program, const char *package) {
@@ -69,7 +89,7 @@ static void fail_with_log(const char *what, const char *log_path) {
     t_fail(__FILE__, __LINE__, what, buf);
 }
 
-void integ_wait_tcp(int port, pid_t pid, const char *log_path, evl_time limit) {
+int integ_await_tcp(int port, pid_t pid, const char *log_path, evl_time limit) {
     evl_time end = t_clock() + limit;
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
@@ -82,11 +102,18 @@ void integ_wait_tcp(int port, pid_t pid, const char *log_path, evl_time limit) {
         CHECK(fd >= 0);
         ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
         close(fd);
-        if (ok) return;
-        if (waitpid(pid, &status, WNOHANG) == pid) fail_with_log("the peer exited before it listened", log_path);
+        if (ok) return 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            integ_note("the peer exited (status %#x) before it listened on port %d", (unsigned)status, port);
+            return -1;
+        }
         if (t_clock() > end) fail_with_log("the peer did not listen in time", log_path);
         nanosleep(&pause, NULL);                /* polling a port: there is nothing to wait on */
     }
+}
+
+void integ_wait_tcp(int port, pid_t pid, const char *log_path, evl_time limit) {
+    if (integ_await_tcp(port, pid, log_path, limit) < 0) fail_with_log("the peer exited before it listened", log_path);
 }
 
 int integ_stop(pid_t pid) {

@@ -59,7 +59,7 @@ static void five_hundred_names_at_once_answers_refusals_and_timeouts(void) {
     evl_loop loop;
     evl_ares a;
     pid_t server;
-    int port, silent, i, base[64], nbase, answered = 0, timed_out = 0, refused = 0;
+    int port, silent, i, base[64], nbase, answered = 0, timed_out = 0, refused = 0, attempt;
     evl_time started, elapsed;
 
     /* The upstream that never answers: a bound UDP socket nobody reads (no ICMP error either). */
@@ -72,17 +72,21 @@ static void five_hundred_names_at_once_answers_refusals_and_timeouts(void) {
 
     integ_tmpdir(dir, sizeof dir, "dns");
     snprintf(log, sizeof log, "%s/dnsmasq.log", dir);
-    port = integ_free_port(SOCK_DGRAM);
-    snprintf(port_arg, sizeof port_arg, "--port=%d", port);
-    snprintf(server_arg, sizeof server_arg, "--server=/slow.test/127.0.0.1#%d", ntohs(silent_addr.sin_port));
-    snprintf(pid_arg, sizeof pid_arg, "--pid-file=%s/dnsmasq.pid", dir);
-    {
-        char *argv[] = {(char *)dnsmasq, (char *)"--no-daemon", port_arg, (char *)"--no-resolv", (char *)"--no-hosts",
-                        (char *)"--address=/example.test/127.0.0.42", server_arg, (char *)"--listen-address=127.0.0.1",
-                        (char *)"--bind-interfaces", (char *)"--conf-file=/dev/null", pid_arg, NULL};
-        server = integ_spawn(argv, log);
+    for (attempt = 0;; attempt++) {             /* the port may be taken before dnsmasq binds it */
+        port = integ_free_port(SOCK_DGRAM);
+        snprintf(port_arg, sizeof port_arg, "--port=%d", port);
+        snprintf(server_arg, sizeof server_arg, "--server=/slow.test/127.0.0.1#%d", ntohs(silent_addr.sin_port));
+        snprintf(pid_arg, sizeof pid_arg, "--pid-file=%s/dnsmasq.pid", dir);
+        {
+            char *argv[] = {(char *)dnsmasq, (char *)"--no-daemon", port_arg, (char *)"--no-resolv",
+                            (char *)"--no-hosts", (char *)"--address=/example.test/127.0.0.42", server_arg,
+                            (char *)"--listen-address=127.0.0.1", (char *)"--bind-interfaces",
+                            (char *)"--conf-file=/dev/null", pid_arg, NULL};
+            server = integ_spawn(argv, log);
+        }
+        if (integ_await_tcp(port, server, log, EVL_SEC(10)) == 0) break; /* dnsmasq answers on TCP too */
+        CHECK(attempt < 3);
     }
-    integ_wait_tcp(port, server, log, EVL_SEC(10));     /* dnsmasq answers on TCP too */
 
     CHECK_EQ(ares_library_init(ARES_LIB_INIT_ALL), ARES_SUCCESS);
     CHECK_EQ(evl_init(&loop), 0);

@@ -208,10 +208,11 @@ static void qos1_through_a_broker_restart(int persistent) {
         CHECK(lost + dup <= r.published_at_kill - r.unique_at_kill + WINDOW + 1);
     } else {
         /* The broker kept the subscriber's session and its queue across the restart: nothing is
-           lost, and what it had sent without the subscriber's PUBACK saved is sent again. */
+           lost; what was in flight at the restart may come again (the broker's saved queue, the
+           publisher's retransmission, both): every duplicate was published before the restart. */
         CHECK_EQ(lost, 0);
         for (id = 0; id < MESSAGES; id++)
-            if (r.seen[id] > 1) CHECK(id < r.published_at_kill && r.seen[id] == 2);
+            if (r.seen[id] > 1) CHECK(id < r.published_at_kill);
     }
 
     /* Both clients came back, on watchers that follow their new sockets, and the epoll set holds
