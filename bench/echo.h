@@ -34,16 +34,13 @@ struct echo_buf {
     char data[ECHO_BUF];
 };
 
-static inline void echo_parse_args(int argc, char **argv)
-{
+static inline void echo_parse_args(int argc, char **argv) {
     int opt;
     while ((opt = getopt(argc, argv, "c:C:")) != -1) {
         switch (opt) {
         case 'c': echo_expected = atol(optarg); break;
         case 'C': echo_cpu = atoi(optarg); break;
-        default:
-            fprintf(stderr, "usage: %s [-c connections] [-C cpu]\n", argv[0]);
-            exit(64);
+        default: fprintf(stderr, "usage: %s [-c connections] [-C cpu]\n", argv[0]); exit(64);
         }
     }
     BENCH_CHECK(echo_expected > 0, "need at least one connection");
@@ -52,8 +49,7 @@ static inline void echo_parse_args(int argc, char **argv)
 }
 
 /* Creates the non-blocking listening socket and announces its port. */
-static inline int echo_listen(void)
-{
+static inline int echo_listen(void) {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
     int one = 1;
@@ -66,21 +62,18 @@ static inline int echo_listen(void)
     sa.sin_port = 0;
     BENCH_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
     BENCH_CHECK(listen(fd, 1024) == 0, "listen: %s", strerror(errno));
-    BENCH_CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname: %s",
-                strerror(errno));
+    BENCH_CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0, "getsockname: %s", strerror(errno));
     printf("PORT %d\n", ntohs(sa.sin_port));
     fflush(stdout);
     return fd;
 }
 
 /* Accepts one pending connection as a non-blocking, TCP_NODELAY socket; -1 when none is pending. */
-static inline int echo_accept(int lfd)
-{
+static inline int echo_accept(int lfd) {
     int one = 1;
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        BENCH_CHECK(errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED, "accept: %s",
-                    strerror(errno));
+        BENCH_CHECK(errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED, "accept: %s", strerror(errno));
         return -1;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -91,14 +84,11 @@ static inline int echo_accept(int lfd)
 enum { ECHO_KEEP_READING, ECHO_WANT_WRITE, ECHO_CLOSE };
 
 /* One read and the echo of what it got. */
-static inline int echo_on_readable(int fd, struct echo_buf *b)
-{
+static inline int echo_on_readable(int fd, struct echo_buf *b) {
     ssize_t n = read(fd, b->data, sizeof b->data), w;
-    if (n == 0)
-        return ECHO_CLOSE;
+    if (n == 0) return ECHO_CLOSE;
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return ECHO_KEEP_READING;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return ECHO_KEEP_READING;
         echo_errors++;
         return ECHO_CLOSE;
     }
@@ -112,20 +102,17 @@ static inline int echo_on_readable(int fd, struct echo_buf *b)
         w = 0;
     }
     echo_bytes_out += (uint64_t)w;
-    if (w == n)
-        return ECHO_KEEP_READING;
+    if (w == n) return ECHO_KEEP_READING;
     b->off = (size_t)w;
     b->len = (size_t)n;
     return ECHO_WANT_WRITE;
 }
 
 /* Flushes parked bytes: ECHO_KEEP_READING once all are out, ECHO_WANT_WRITE while some remain. */
-static inline int echo_on_writable(int fd, struct echo_buf *b)
-{
+static inline int echo_on_writable(int fd, struct echo_buf *b) {
     ssize_t w = write(fd, b->data + b->off, b->len - b->off);
     if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return ECHO_WANT_WRITE;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return ECHO_WANT_WRITE;
         echo_errors++;
         return ECHO_CLOSE;
     }
@@ -134,13 +121,12 @@ static inline int echo_on_writable(int fd, struct echo_buf *b)
     return b->off == b->len ? ECHO_KEEP_READING : ECHO_WANT_WRITE;
 }
 
-static inline int echo_finish(void)
-{
+static inline int echo_finish(void) {
     BENCH_CHECK(echo_errors == 0, "%ld connections failed", echo_errors);
     BENCH_CHECK(echo_accepted == echo_expected && echo_closed == echo_expected,
                 "accepted %ld, closed %ld, expected %ld", echo_accepted, echo_closed, echo_expected);
-    BENCH_CHECK(echo_bytes_in == echo_bytes_out, "read %llu bytes but echoed %llu",
-                (unsigned long long)echo_bytes_in, (unsigned long long)echo_bytes_out);
+    BENCH_CHECK(echo_bytes_in == echo_bytes_out, "read %llu bytes but echoed %llu", (unsigned long long)echo_bytes_in,
+                (unsigned long long)echo_bytes_out);
     bench_result("bytes", (double)echo_bytes_out);
     {
         /* CPU time is what a busy machine cannot inflate: time spent preempted is not counted. */

@@ -25,7 +25,7 @@ struct client_conn {
     int fd;
     uint32_t id;
     uint32_t seq;
-    size_t got;      /* bytes of the current echo received so far */
+    size_t got; /* bytes of the current echo received so far */
     uint64_t sent_at;
     int in_flight;
     unsigned char expect[MAX_MSG];
@@ -36,17 +36,14 @@ static size_t msg_size = 64;
 static double *rtts;
 static size_t rtt_n, rtt_cap;
 
-static void fill_message(struct client_conn *c)
-{
+static void fill_message(struct client_conn *c) {
     size_t i;
     memcpy(c->expect, &c->id, 4);
     memcpy(c->expect + 4, &c->seq, 4);
-    for (i = 8; i < msg_size; i++)
-        c->expect[i] = (unsigned char)(c->id * 31u + c->seq * 7u + i);
+    for (i = 8; i < msg_size; i++) c->expect[i] = (unsigned char)(c->id * 31u + c->seq * 7u + i);
 }
 
-static void send_message(struct client_conn *c)
-{
+static void send_message(struct client_conn *c) {
     ssize_t w;
     fill_message(c);
     c->got = 0;
@@ -54,12 +51,10 @@ static void send_message(struct client_conn *c)
     c->sent_at = bench_now_ns();
     w = send(c->fd, c->expect, msg_size, MSG_NOSIGNAL);
     /* One small message on an otherwise idle socket always fits in the send buffer. */
-    BENCH_CHECK(w == (ssize_t)msg_size, "short send on connection %u: %zd (%s)", c->id, w,
-                strerror(errno));
+    BENCH_CHECK(w == (ssize_t)msg_size, "short send on connection %u: %zd (%s)", c->id, w, strerror(errno));
 }
 
-static void record_rtt(uint64_t ns)
-{
+static void record_rtt(uint64_t ns) {
     if (rtt_n == rtt_cap) {
         rtt_cap = rtt_cap ? rtt_cap * 2 : 1 << 16;
         rtts = realloc(rtts, rtt_cap * sizeof *rtts);
@@ -68,8 +63,7 @@ static void record_rtt(uint64_t ns)
     rtts[rtt_n++] = (double)ns / 1e3;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int port = 0, nconn = 100, duration_ms = 2000, cpu = -1, opt, epfd, i;
     struct client_conn *conns;
     struct epoll_event ev, evs[256];
@@ -84,13 +78,10 @@ int main(int argc, char **argv)
         case 's': msg_size = (size_t)atol(optarg); break;
         case 'd': duration_ms = atoi(optarg); break;
         case 'C': cpu = atoi(optarg); break;
-        default:
-            fprintf(stderr, "usage: %s -p port [-c conns] [-s bytes] [-d ms] [-C cpu]\n", argv[0]);
-            return 64;
+        default: fprintf(stderr, "usage: %s -p port [-c conns] [-s bytes] [-d ms] [-C cpu]\n", argv[0]); return 64;
         }
     }
-    BENCH_CHECK(port > 0 && nconn > 0 && msg_size >= 8 && msg_size <= MAX_MSG && duration_ms > 0,
-                "bad parameters");
+    BENCH_CHECK(port > 0 && nconn > 0 && msg_size >= 8 && msg_size <= MAX_MSG && duration_ms > 0, "bad parameters");
     bench_pin_cpu(cpu);
     bench_raise_nofile((rlim_t)nconn + 64);
 
@@ -107,14 +98,12 @@ int main(int argc, char **argv)
         c->id = (uint32_t)i;
         c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         BENCH_CHECK(c->fd >= 0, "socket: %s", strerror(errno));
-        BENCH_CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect #%d: %s", i,
-                    strerror(errno));
+        BENCH_CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect #%d: %s", i, strerror(errno));
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         bench_set_nonblock(c->fd);
         ev.events = EPOLLIN;
         ev.data.ptr = c;
-        BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0, "epoll_ctl: %s",
-                    strerror(errno));
+        BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0, "epoll_ctl: %s", strerror(errno));
     }
 
     t_start = bench_now_ns();
@@ -126,22 +115,19 @@ int main(int argc, char **argv)
     }
     while (in_flight > 0) {
         int n = epoll_wait(epfd, evs, 256, 5000);
-        BENCH_CHECK(n > 0 || (n < 0 && errno == EINTR), "no echo for 5 s (%ld messages in flight)",
-                    in_flight);
+        BENCH_CHECK(n > 0 || (n < 0 && errno == EINTR), "no echo for 5 s (%ld messages in flight)", in_flight);
         for (i = 0; i < n; i++) {
             struct client_conn *c = evs[i].data.ptr;
             ssize_t r = recv(c->fd, c->rbuf + c->got, msg_size - c->got, 0);
             uint64_t now;
-            if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
+            if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
             BENCH_CHECK(r > 0, "connection %u: %s", c->id, r == 0 ? "closed by server" : strerror(errno));
             BENCH_CHECK(c->in_flight, "connection %u: %zd bytes nobody asked for", c->id, r);
             c->got += (size_t)r;
-            if (c->got < msg_size)
-                continue;
+            if (c->got < msg_size) continue;
             now = bench_now_ns();
-            BENCH_CHECK(memcmp(c->rbuf, c->expect, msg_size) == 0,
-                        "connection %u: echo of message %u is wrong", c->id, c->seq);
+            BENCH_CHECK(memcmp(c->rbuf, c->expect, msg_size) == 0, "connection %u: echo of message %u is wrong", c->id,
+                        c->seq);
             record_rtt(now - c->sent_at);
             c->in_flight = 0;
             in_flight--;

@@ -14,8 +14,7 @@ static evl_loop loop;
 static evl_io listener;
 static int listen_fd;
 
-static void conn_cb(evl_loop *l, evl_io *w, unsigned revents)
-{
+static void conn_cb(evl_loop *l, evl_io *w, unsigned revents) {
     struct conn *c = (struct conn *)w; /* io is the first member */
     int r;
     r = (revents & EVL_WRITE) ? echo_on_writable(c->fd, &c->buf) : echo_on_readable(c->fd, &c->buf);
@@ -31,8 +30,7 @@ static void conn_cb(evl_loop *l, evl_io *w, unsigned revents)
     }
 }
 
-static void accept_cb(evl_loop *l, evl_io *w, unsigned revents)
-{
+static void accept_cb(evl_loop *l, evl_io *w, unsigned revents) {
     int fd, rc;
     (void)revents;
     while ((fd = echo_accept(listen_fd)) >= 0) {
@@ -48,8 +46,7 @@ static void accept_cb(evl_loop *l, evl_io *w, unsigned revents)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int rc;
     echo_parse_args(argc, argv);
     BENCH_CHECK(evl_init(&loop) == 0, "evl_init failed");

@@ -11,23 +11,20 @@ struct conn {
 static struct ev_loop *loop;
 static ev_io listener;
 
-static void conn_close(struct conn *c)
-{
+static void conn_close(struct conn *c) {
     ev_io_stop(loop, &c->io);
     close(c->io.fd);
     free(c);
     echo_closed++;
 }
 
-static void conn_set(struct conn *c, int events)
-{
+static void conn_set(struct conn *c, int events) {
     ev_io_stop(loop, &c->io);
     ev_io_set(&c->io, c->io.fd, events);
     ev_io_start(loop, &c->io);
 }
 
-static void conn_cb(struct ev_loop *l, ev_io *w, int revents)
-{
+static void conn_cb(struct ev_loop *l, ev_io *w, int revents) {
     struct conn *c = (struct conn *)w; /* io is the first member */
     int r;
     (void)l;
@@ -40,8 +37,7 @@ static void conn_cb(struct ev_loop *l, ev_io *w, int revents)
         conn_set(c, EV_READ);
 }
 
-static void accept_cb(struct ev_loop *l, ev_io *w, int revents)
-{
+static void accept_cb(struct ev_loop *l, ev_io *w, int revents) {
     int fd;
     (void)revents;
     while ((fd = echo_accept(w->fd)) >= 0) {
@@ -55,8 +51,7 @@ static void accept_cb(struct ev_loop *l, ev_io *w, int revents)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     echo_parse_args(argc, argv);
     loop = ev_loop_new(EVBACKEND_EPOLL);
     BENCH_CHECK(loop != NULL, "ev_loop_new failed");

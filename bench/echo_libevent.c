@@ -15,24 +15,21 @@ static struct event listener;
 
 static void conn_cb(evutil_socket_t fd, short what, void *arg);
 
-static void conn_close(struct conn *c)
-{
+static void conn_close(struct conn *c) {
     event_del(&c->ev);
     close(event_get_fd(&c->ev));
     free(c);
     echo_closed++;
 }
 
-static void conn_set(struct conn *c, short events)
-{
+static void conn_set(struct conn *c, short events) {
     evutil_socket_t fd = event_get_fd(&c->ev);
     event_del(&c->ev);
     event_assign(&c->ev, base, fd, events | EV_PERSIST, conn_cb, c);
     event_add(&c->ev, NULL);
 }
 
-static void conn_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void conn_cb(evutil_socket_t fd, short what, void *arg) {
     struct conn *c = arg;
     int r = (what & EV_WRITE) ? echo_on_writable(fd, &c->buf) : echo_on_readable(fd, &c->buf);
     if (r == ECHO_CLOSE)
@@ -43,8 +40,7 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
         conn_set(c, EV_READ);
 }
 
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
+static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
     int fd;
     (void)what;
     (void)arg;
@@ -59,8 +55,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     echo_parse_args(argc, argv);
     base = event_base_new();
     BENCH_CHECK(base != NULL, "event_base_new failed");

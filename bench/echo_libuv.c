@@ -16,26 +16,20 @@ static uv_tcp_t server;
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-static void on_closed(uv_handle_t *h)
-{
+static void on_closed(uv_handle_t *h) {
     free(h->data);
     echo_closed++;
 }
 
-static void conn_close(struct conn *c)
-{
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
-}
+static void conn_close(struct conn *c) { uv_close((uv_handle_t *)&c->tcp, on_closed); }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     struct conn *c = h->data;
     (void)suggested;
     *buf = uv_buf_init(c->buf.data, sizeof c->buf.data);
 }
 
-static void on_written(uv_write_t *req, int status)
-{
+static void on_written(uv_write_t *req, int status) {
     struct conn *c = req->data;
     if (status < 0) {
         echo_errors++;
@@ -46,24 +40,20 @@ static void on_written(uv_write_t *req, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     struct conn *c = s->data;
     uv_buf_t rest;
     int w;
-    if (nread == 0)
-        return;
+    if (nread == 0) return;
     if (nread < 0) {
-        if (nread != UV_EOF)
-            echo_errors++;
+        if (nread != UV_EOF) echo_errors++;
         conn_close(c);
         return;
     }
     echo_bytes_in += (uint64_t)nread;
     rest = uv_buf_init(buf->base, (unsigned)nread);
     w = uv_try_write(s, &rest, 1);
-    if (w == UV_EAGAIN)
-        w = 0;
+    if (w == UV_EAGAIN) w = 0;
     if (w < 0) {
         echo_errors++;
         conn_close(c);
@@ -80,8 +70,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void on_connection(uv_stream_t *srv, int status)
-{
+static void on_connection(uv_stream_t *srv, int status) {
     struct conn *c;
     BENCH_CHECK(status == 0, "listen callback: %s", uv_strerror(status));
     c = bench_calloc(1, sizeof *c);
@@ -95,12 +84,10 @@ static void on_connection(uv_stream_t *srv, int status)
     echo_accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (echo_accepted >= echo_expected)
-        uv_close((uv_handle_t *)&server, NULL);
+    if (echo_accepted >= echo_expected) uv_close((uv_handle_t *)&server, NULL);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct sockaddr_in sa;
     int len = sizeof sa;
     echo_parse_args(argc, argv);

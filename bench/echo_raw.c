@@ -14,8 +14,7 @@ struct conn {
 
 static int epfd;
 
-static void conn_set(struct conn *c, int writing)
-{
+static void conn_set(struct conn *c, int writing) {
     struct epoll_event ev;
     ev.events = writing ? EPOLLOUT : EPOLLIN;
     ev.data.ptr = c;
@@ -23,8 +22,7 @@ static void conn_set(struct conn *c, int writing)
     c->writing = writing;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct epoll_event ev, evs[RAW_MAX_EVENTS];
     struct conn listener;
     long open_conns = 0;
@@ -36,8 +34,7 @@ int main(int argc, char **argv)
     listener.fd = echo_listen();
     ev.events = EPOLLIN;
     ev.data.ptr = &listener;
-    BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, listener.fd, &ev) == 0, "epoll_ctl: %s",
-                strerror(errno));
+    BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, listener.fd, &ev) == 0, "epoll_ctl: %s", strerror(errno));
 
     while (listening || open_conns > 0) {
         int n = epoll_wait(epfd, evs, RAW_MAX_EVENTS, -1), i;
@@ -52,8 +49,7 @@ int main(int argc, char **argv)
                     nc->fd = fd;
                     ev.events = EPOLLIN;
                     ev.data.ptr = nc;
-                    BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl: %s",
-                                strerror(errno));
+                    BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl: %s", strerror(errno));
                     open_conns++;
                 }
                 if (echo_accepted >= echo_expected && listening) {

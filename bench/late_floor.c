@@ -34,8 +34,7 @@ static double *late;
 static long early;
 
 /* One sleep of `after` ns; returns the wake-up time. */
-static uint64_t sleep_once(int epfd, uint64_t t0, uint64_t after)
-{
+static uint64_t sleep_once(int epfd, uint64_t t0, uint64_t after) {
     struct timespec ts = {(time_t)(after / BENCH_NS_PER_SEC), (long)(after % BENCH_NS_PER_SEC)};
     if (use_epoll) {
         struct epoll_event ev;
@@ -56,8 +55,7 @@ static uint64_t sleep_once(int epfd, uint64_t t0, uint64_t after)
     return bench_now_ns();
 }
 
-static void *sleeper(void *arg)
-{
+static void *sleeper(void *arg) {
     size_t c = (size_t)(uintptr_t)arg, i;
     int epfd = -1;
     long my_early = 0;
@@ -71,14 +69,12 @@ static void *sleeper(void *arg)
         my_early += t1 < t0 + durations[i];
         late[i] = ((double)t1 - (double)(t0 + durations[i])) / 1e3;
     }
-    if (epfd >= 0)
-        close(epfd);
+    if (epfd >= 0) close(epfd);
     __atomic_add_fetch(&early, my_early, __ATOMIC_RELAXED);
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *method = argc > 3 ? argv[3] : "epoll_pwait2";
     pthread_t *th;
     size_t i;
@@ -87,8 +83,7 @@ int main(int argc, char **argv)
     nsleeps = argc > 1 ? (size_t)atol(argv[1]) : 1000;
     nthreads = argc > 2 ? (size_t)atol(argv[2]) : 1;
     use_epoll = strcmp(method, "epoll_pwait2") == 0;
-    BENCH_CHECK(nsleeps > 0 && nthreads > 0 && nthreads <= nsleeps &&
-                    (use_epoll || strcmp(method, "nanosleep") == 0),
+    BENCH_CHECK(nsleeps > 0 && nthreads > 0 && nthreads <= nsleeps && (use_epoll || strcmp(method, "nanosleep") == 0),
                 "usage: late_floor N C [epoll_pwait2|nanosleep]");
     if (use_epoll) {
         struct epoll_event ev;
@@ -112,8 +107,7 @@ int main(int argc, char **argv)
     th = bench_calloc(nthreads, sizeof *th);
     for (i = 0; i < nthreads; i++)
         BENCH_CHECK(pthread_create(&th[i], NULL, sleeper, (void *)(uintptr_t)i) == 0, "pthread_create failed");
-    for (i = 0; i < nthreads; i++)
-        pthread_join(th[i], NULL);
+    for (i = 0; i < nthreads; i++) pthread_join(th[i], NULL);
     BENCH_CHECK(early == 0, "%ld of %zu sleeps returned before their deadline", early, nsleeps);
     bench_result("late_p50_us", bench_percentile(late, nsleeps, 50));
     bench_result("late_p99_us", bench_percentile(late, nsleeps, 99));

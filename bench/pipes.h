@@ -43,8 +43,7 @@ static int *pipes; /* pipes[2*i] is watched for reading, pipes[2*i + 1] is writt
 static long count, fired, writes, failures;
 
 /* The body of every library's read callback: consume the token, pass it on while writes remain. */
-static inline void pipes_readable(int idx, int fd)
-{
+static inline void pipes_readable(int idx, int fd) {
     unsigned char ch;
     if (recv(fd, &ch, 1, 0) == 1)
         count++;
@@ -52,24 +51,20 @@ static inline void pipes_readable(int idx, int fd)
         failures++;
     if (writes) {
         int widx = idx + 1;
-        if (widx >= num_pipes)
-            widx -= num_pipes;
-        if (send(pipes[2 * widx + 1], "e", 1, 0) != 1)
-            failures++;
+        if (widx >= num_pipes) widx -= num_pipes;
+        if (send(pipes[2 * widx + 1], "e", 1, 0) != 1) failures++;
         writes--;
         fired++;
     }
 }
 
-static void pipes_run_once(double *loop_us, double *total_us, long *passes)
-{
+static void pipes_run_once(double *loop_us, double *total_us, long *passes) {
     uint64_t t_total, t_loop, t_end;
     long pass_limit = 1000L * (num_active + num_writes) + 100000L;
     int space, i;
 
     t_total = bench_now_ns();
-    for (i = 0; i < num_pipes; i++)
-        lib_watch(i, pipes[2 * i], 0);
+    for (i = 0; i < num_pipes; i++) lib_watch(i, pipes[2 * i], 0);
     lib_run_nowait();
 
     fired = 0;
@@ -88,17 +83,14 @@ static void pipes_run_once(double *loop_us, double *total_us, long *passes)
     t_end = bench_now_ns();
 
     BENCH_CHECK(failures == 0, "%ld recv/send calls did not move exactly one byte", failures);
-    BENCH_CHECK(*passes < pass_limit, "gave up after %ld passes: %ld of %ld bytes read", *passes,
-                count, fired);
-    BENCH_CHECK(count == (long)num_active + num_writes && writes == 0,
-                "read %ld bytes, expected %d (writes left: %ld)", count, num_active + num_writes,
-                writes);
+    BENCH_CHECK(*passes < pass_limit, "gave up after %ld passes: %ld of %ld bytes read", *passes, count, fired);
+    BENCH_CHECK(count == (long)num_active + num_writes && writes == 0, "read %ld bytes, expected %d (writes left: %ld)",
+                count, num_active + num_writes, writes);
     *loop_us = (double)(t_end - t_loop) / 1e3;
     *total_us = (double)(t_end - t_total) / 1e3;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int runs = 25, opt, i;
     double *loop_us, *total_us, *pass_v;
 
@@ -108,27 +100,22 @@ int main(int argc, char **argv)
         case 'a': num_active = atoi(optarg); break;
         case 'w': num_writes = atoi(optarg); break;
         case 'r': runs = atoi(optarg); break;
-        default:
-            fprintf(stderr, "usage: %s [-n pipes] [-a active] [-w writes] [-r runs]\n", argv[0]);
-            return 64;
+        default: fprintf(stderr, "usage: %s [-n pipes] [-a active] [-w writes] [-r runs]\n", argv[0]); return 64;
         }
     }
-    BENCH_CHECK(num_pipes > 0 && num_active > 0 && num_active <= num_pipes && num_writes >= 0 &&
-                    runs > 0,
+    BENCH_CHECK(num_pipes > 0 && num_active > 0 && num_active <= num_pipes && num_writes >= 0 && runs > 0,
                 "bad parameters");
 
     bench_raise_nofile((rlim_t)num_pipes * 2 + PIPES_FD_MARGIN);
     pipes = bench_calloc((size_t)num_pipes * 2, sizeof *pipes);
     for (i = 0; i < num_pipes; i++) {
-        BENCH_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, &pipes[2 * i]) == 0, "socketpair #%d: %s", i,
-                    strerror(errno));
+        BENCH_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, &pipes[2 * i]) == 0, "socketpair #%d: %s", i, strerror(errno));
         bench_set_nonblock(pipes[2 * i]); /* libuv insists on it, so everyone gets it */
     }
 
     lib_init();
     bench_info("library", lib_name());
-    for (i = 0; i < num_pipes; i++)
-        lib_watch(i, pipes[2 * i], 1);
+    for (i = 0; i < num_pipes; i++) lib_watch(i, pipes[2 * i], 1);
 
     loop_us = bench_calloc((size_t)runs, sizeof *loop_us);
     total_us = bench_calloc((size_t)runs, sizeof *total_us);
@@ -142,8 +129,7 @@ int main(int argc, char **argv)
     /* Nothing may be left unread: every byte sent was counted as read, none sent twice. */
     for (i = 0; i < num_pipes; i++) {
         unsigned char ch;
-        BENCH_CHECK(recv(pipes[2 * i], &ch, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN,
-                    "pair %d still holds data", i);
+        BENCH_CHECK(recv(pipes[2 * i], &ch, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "pair %d still holds data", i);
     }
 
     bench_result("events", (double)(num_active + num_writes));

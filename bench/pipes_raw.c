@@ -14,28 +14,22 @@
 
 static int epfd = -1;
 
-static const char *lib_name(void)
-{
-    return "raw epoll";
-}
+static const char *lib_name(void) { return "raw epoll"; }
 
-static void lib_init(void)
-{
+static void lib_init(void) {
     epfd = epoll_create1(EPOLL_CLOEXEC);
     BENCH_CHECK(epfd >= 0, "epoll_create1: %s", strerror(errno));
 }
 
-static void lib_watch(int idx, int fd, int first_time)
-{
+static void lib_watch(int idx, int fd, int first_time) {
     struct epoll_event ev;
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t)idx;
-    BENCH_CHECK(epoll_ctl(epfd, first_time ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0,
-                "epoll_ctl: %s", strerror(errno));
+    BENCH_CHECK(epoll_ctl(epfd, first_time ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0, "epoll_ctl: %s",
+                strerror(errno));
 }
 
-static void lib_run_nowait(void)
-{
+static void lib_run_nowait(void) {
     struct epoll_event evs[RAW_MAX_EVENTS];
     int n = epoll_wait(epfd, evs, RAW_MAX_EVENTS, 0), i;
     BENCH_CHECK(n >= 0, "epoll_wait: %s", strerror(errno));

@@ -3,14 +3,12 @@
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
-static void fn(void *arg)
-{
+static void fn(void *arg) {
     (void)arg;
     evl_yield();
 }
 
-int main(void)
-{
+int main(void) {
     static evl_loop loop;
     static evl_fiber f;
     evl_init(&loop);

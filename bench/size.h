@@ -21,35 +21,28 @@ static int size_hits;
 static int size_pipe[2];
 static size_t size_heap_base;
 
-static inline size_t size_heap_now(void)
-{
+static inline size_t size_heap_now(void) {
     struct mallinfo2 mi = mallinfo2();
     return mi.uordblks;
 }
 
 /* Call first: warms up stdio (whose buffers are heap too) and makes the pipe. */
-static inline void size_begin(void)
-{
+static inline void size_begin(void) {
     bench_info("program", "size");
     fflush(stdout);
     BENCH_CHECK(pipe(size_pipe) == 0, "pipe: %s", strerror(errno));
     size_heap_base = size_heap_now();
 }
 
-static inline void size_report_heap(const char *key)
-{
-    bench_result(key, (double)(size_heap_now() - size_heap_base));
-}
+static inline void size_report_heap(const char *key) { bench_result(key, (double)(size_heap_now() - size_heap_base)); }
 
-static inline void size_start_thread(void *(*fn)(void *))
-{
+static inline void size_start_thread(void *(*fn)(void *)) {
     pthread_t t;
     BENCH_CHECK(pthread_create(&t, NULL, fn, NULL) == 0, "pthread_create failed");
     pthread_detach(t);
 }
 
-static inline int size_end(void)
-{
+static inline int size_end(void) {
     BENCH_CHECK(size_hits == 4, "only %d of the 4 watchers ran", size_hits);
     return 0;
 }

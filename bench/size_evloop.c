@@ -10,8 +10,7 @@ static evl_timer timer_w;
 static evl_signal signal_w;
 static evl_async async_w;
 
-static void io_cb(evl_loop *l, evl_io *w, unsigned revents)
-{
+static void io_cb(evl_loop *l, evl_io *w, unsigned revents) {
     char c;
     (void)revents;
     BENCH_CHECK(read(size_pipe[0], &c, 1) == 1, "read failed");
@@ -19,36 +18,31 @@ static void io_cb(evl_loop *l, evl_io *w, unsigned revents)
     size_hits++;
 }
 
-static void timer_cb(evl_loop *l, evl_timer *t)
-{
+static void timer_cb(evl_loop *l, evl_timer *t) {
     (void)l;
     (void)t;
     size_hits++;
     raise(SIGUSR1);
 }
 
-static void signal_cb(evl_loop *l, evl_signal *s, int signum)
-{
+static void signal_cb(evl_loop *l, evl_signal *s, int signum) {
     (void)signum;
     evl_signal_stop(l, s);
     size_hits++;
 }
 
-static void async_cb(evl_loop *l, evl_async *a)
-{
+static void async_cb(evl_loop *l, evl_async *a) {
     evl_async_stop(l, a);
     size_hits++;
 }
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     (void)arg;
     evl_async_send(&async_w);
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     int rc;
     size_begin();
     BENCH_CHECK(evl_init(&loop) == 0, "evl_init failed");

@@ -9,8 +9,7 @@ static ev_timer timer_w;
 static ev_signal signal_w;
 static ev_async async_w;
 
-static void io_cb(struct ev_loop *l, ev_io *w, int revents)
-{
+static void io_cb(struct ev_loop *l, ev_io *w, int revents) {
     char c;
     (void)revents;
     BENCH_CHECK(read(w->fd, &c, 1) == 1, "read failed");
@@ -18,8 +17,7 @@ static void io_cb(struct ev_loop *l, ev_io *w, int revents)
     size_hits++;
 }
 
-static void timer_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
+static void timer_cb(struct ev_loop *l, ev_timer *w, int revents) {
     (void)l;
     (void)w;
     (void)revents;
@@ -27,29 +25,25 @@ static void timer_cb(struct ev_loop *l, ev_timer *w, int revents)
     raise(SIGUSR1);
 }
 
-static void signal_cb(struct ev_loop *l, ev_signal *w, int revents)
-{
+static void signal_cb(struct ev_loop *l, ev_signal *w, int revents) {
     (void)revents;
     ev_signal_stop(l, w);
     size_hits++;
 }
 
-static void async_cb(struct ev_loop *l, ev_async *w, int revents)
-{
+static void async_cb(struct ev_loop *l, ev_async *w, int revents) {
     (void)revents;
     ev_async_stop(l, w);
     size_hits++;
 }
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     (void)arg;
     ev_async_send(loop, &async_w);
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     size_begin();
     loop = ev_loop_new(EVBACKEND_EPOLL);
     BENCH_CHECK(loop != NULL, "ev_loop_new failed");

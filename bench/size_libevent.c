@@ -9,8 +9,7 @@
 static struct event_base *base;
 static struct event io_w, timer_w, signal_w, async_w;
 
-static void io_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void io_cb(evutil_socket_t fd, short what, void *arg) {
     char c;
     (void)what;
     (void)arg;
@@ -19,8 +18,7 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
     size_hits++;
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     (void)arg;
@@ -28,8 +26,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     raise(SIGUSR1);
 }
 
-static void signal_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void signal_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     (void)arg;
@@ -37,25 +34,21 @@ static void signal_cb(evutil_socket_t fd, short what, void *arg)
     size_hits++;
 }
 
-static void async_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void async_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)arg;
-    if (what & EV_TIMEOUT)
-        return; /* only the keep-alive timeout: never expected */
+    if (what & EV_TIMEOUT) return; /* only the keep-alive timeout: never expected */
     event_del(&async_w);
     size_hits++;
 }
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     (void)arg;
     event_active(&async_w, EV_READ, 0);
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     struct timeval ms1 = {0, 1000}, keep_alive = {60, 0};
     size_begin();
     BENCH_CHECK(evthread_use_pthreads() == 0, "evthread_use_pthreads failed");

@@ -9,8 +9,7 @@ static uv_timer_t timer_w;
 static uv_signal_t signal_w;
 static uv_async_t async_w;
 
-static void io_cb(uv_poll_t *h, int status, int events)
-{
+static void io_cb(uv_poll_t *h, int status, int events) {
     char c;
     (void)events;
     BENCH_CHECK(status == 0 && read(size_pipe[0], &c, 1) == 1, "read failed");
@@ -18,35 +17,30 @@ static void io_cb(uv_poll_t *h, int status, int events)
     size_hits++;
 }
 
-static void timer_cb(uv_timer_t *t)
-{
+static void timer_cb(uv_timer_t *t) {
     (void)t;
     size_hits++;
     raise(SIGUSR1);
 }
 
-static void signal_cb(uv_signal_t *s, int signum)
-{
+static void signal_cb(uv_signal_t *s, int signum) {
     (void)signum;
     uv_signal_stop(s);
     size_hits++;
 }
 
-static void async_cb(uv_async_t *a)
-{
+static void async_cb(uv_async_t *a) {
     uv_close((uv_handle_t *)a, NULL); /* an async handle is active until closed */
     size_hits++;
 }
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     (void)arg;
     uv_async_send(&async_w);
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     size_begin();
     BENCH_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init failed");
     size_report_heap("heap_after_init");

@@ -2,14 +2,12 @@
  * program is the library. */
 #include "size.h"
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     (void)arg;
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     size_begin();
     size_start_thread(sender);
     BENCH_CHECK(write(size_pipe[1], "x", 1) == 1, "write failed");

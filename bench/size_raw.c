@@ -9,24 +9,21 @@
 
 static int efd;
 
-static void *sender(void *arg)
-{
+static void *sender(void *arg) {
     uint64_t one = 1;
     (void)arg;
     BENCH_CHECK(write(efd, &one, sizeof one) == sizeof one, "eventfd write failed");
     return NULL;
 }
 
-static void watch(int epfd, int fd)
-{
+static void watch(int epfd, int fd) {
     struct epoll_event ev;
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl: %s", strerror(errno));
 }
 
-int main(void)
-{
+int main(void) {
     struct itimerspec its;
     sigset_t mask;
     int epfd, tfd, sfd, active = 4;
@@ -61,8 +58,7 @@ int main(void)
             epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
             active--;
             size_hits++;
-            if (fd == tfd)
-                raise(SIGUSR1);
+            if (fd == tfd) raise(SIGUSR1);
         }
     }
     return size_end();

@@ -44,22 +44,18 @@ static size_t fired_total, fired_twice;
 
 static double churn_ns[3]; /* start, restart, stop phases */
 
-static void churn_body(void)
-{
+static void churn_body(void) {
     uint64_t t0, t1, t2, t3;
     size_t i;
     int r;
 
     t0 = bench_now_ns();
-    for (i = 0; i < ntimers; i++)
-        lib_timer_start(i, bench_rand_between(1, 10000) * 1000000u);
+    for (i = 0; i < ntimers; i++) lib_timer_start(i, bench_rand_between(1, 10000) * 1000000u);
     t1 = bench_now_ns();
     for (r = 0; r < restarts; r++)
-        for (i = 0; i < ntimers; i++)
-            lib_timer_restart(i, bench_rand_between(1, 10000) * 1000000u);
+        for (i = 0; i < ntimers; i++) lib_timer_restart(i, bench_rand_between(1, 10000) * 1000000u);
     t2 = bench_now_ns();
-    for (i = 0; i < ntimers; i++)
-        lib_timer_stop(i);
+    for (i = 0; i < ntimers; i++) lib_timer_stop(i);
     t3 = bench_now_ns();
     churn_ns[0] = (double)(t1 - t0);
     churn_ns[1] = (double)(t2 - t1);
@@ -68,12 +64,10 @@ static void churn_body(void)
 
 static uint64_t fire_t0;
 
-static void fire_body(void)
-{
+static void fire_body(void) {
     size_t i;
     fire_t0 = bench_now_ns();
-    for (i = 0; i < ntimers; i++)
-        lib_timer_start(i, bench_rand_between(0, 10000000));
+    for (i = 0; i < ntimers; i++) lib_timer_start(i, bench_rand_between(0, 10000000));
 }
 
 /* Lateness: chain c runs late_left[c] more timers; late_deadline[c] is the deadline asked for. */
@@ -82,8 +76,7 @@ static size_t *late_left;
 static uint64_t *late_deadline;
 static double *late_samples;
 
-static void late_start(size_t c)
-{
+static void late_start(size_t c) {
     uint64_t after = bench_rand_between(1000, 3000) * 1000u; /* 1-3 ms in whole microseconds */
     uint64_t now = bench_now_ns();
     lib_now_update();
@@ -91,34 +84,28 @@ static void late_start(size_t c)
     lib_timer_start(c, after);
 }
 
-static void late_body(void)
-{
+static void late_body(void) {
     size_t c;
-    for (c = 0; c < late_chains; c++)
-        late_start(c);
+    for (c = 0; c < late_chains; c++) late_start(c);
 }
 
 static int mode_late;
 
 /* Called by every library's timer callback. */
-static inline void timers_fired(size_t i)
-{
+static inline void timers_fired(size_t i) {
     if (mode_late) {
         uint64_t now = bench_now_ns();
         BENCH_CHECK(late_samples_n < late_total, "more timers fired than started");
         late_samples[late_samples_n++] = ((double)now - (double)late_deadline[i]) / 1e3;
-        if (--late_left[i] > 0)
-            late_start(i);
+        if (--late_left[i] > 0) late_start(i);
         return;
     }
-    if (fired_flag[i])
-        fired_twice++;
+    if (fired_flag[i]) fired_twice++;
     fired_flag[i] = 1;
     fired_total++;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
 
     if (strcmp(mode, "churn") == 0 && argc == 4) {
@@ -135,8 +122,7 @@ int main(int argc, char **argv)
         ops = ntimers * (size_t)(restarts + 2);
         bench_result("ns_per_op", (churn_ns[0] + churn_ns[1] + churn_ns[2]) / (double)ops);
         bench_result("start_ns", churn_ns[0] / (double)ntimers);
-        if (restarts)
-            bench_result("restart_ns", churn_ns[1] / ((double)ntimers * restarts));
+        if (restarts) bench_result("restart_ns", churn_ns[1] / ((double)ntimers * restarts));
         bench_result("stop_ns", churn_ns[2] / (double)ntimers);
         return 0;
     }
@@ -152,8 +138,8 @@ int main(int argc, char **argv)
         lib_defer(fire_body);
         lib_run();
         t_end = bench_now_ns();
-        BENCH_CHECK(fired_total == ntimers && fired_twice == 0, "%zu of %zu timers fired, %zu twice",
-                    fired_total, ntimers, fired_twice);
+        BENCH_CHECK(fired_total == ntimers && fired_twice == 0, "%zu of %zu timers fired, %zu twice", fired_total,
+                    ntimers, fired_twice);
         bench_result("total_ms", (double)(t_end - fire_t0) / 1e6);
         bench_result("cpu_ms", (double)(bench_cpu_ns() - cpu0) / 1e6);
         return 0;
@@ -169,14 +155,12 @@ int main(int argc, char **argv)
         late_left = bench_calloc(late_chains, sizeof *late_left);
         late_deadline = bench_calloc(late_chains, sizeof *late_deadline);
         late_samples = bench_calloc(late_total, sizeof *late_samples);
-        for (c = 0; c < late_chains; c++)
-            late_left[c] = late_total / late_chains;
+        for (c = 0; c < late_chains; c++) late_left[c] = late_total / late_chains;
         lib_init(late_chains);
         bench_info("library", lib_name());
         lib_defer(late_body);
         lib_run();
-        BENCH_CHECK(late_samples_n == late_total, "%zu of %zu timers fired", late_samples_n,
-                    late_total);
+        BENCH_CHECK(late_samples_n == late_total, "%zu of %zu timers fired", late_samples_n, late_total);
         bench_result("late_p50_us", bench_percentile(late_samples, late_total, 50));
         bench_result("late_p99_us", bench_percentile(late_samples, late_total, 99));
         bench_result("late_max_us", late_samples[late_total - 1]);

@@ -17,21 +17,18 @@ static evl_timer *timers;
 static evl_timer defer_timer;
 static void (*defer_fn)(void);
 
-static void timer_cb(evl_loop *l, evl_timer *t)
-{
+static void timer_cb(evl_loop *l, evl_timer *t) {
     (void)l;
     timers_fired((size_t)(t - timers));
 }
 
-static void defer_cb(evl_loop *l, evl_timer *t)
-{
+static void defer_cb(evl_loop *l, evl_timer *t) {
     (void)l;
     (void)t;
     defer_fn();
 }
 
-static const char *lib_name(void)
-{
+static const char *lib_name(void) {
     static char name[64];
 #ifdef LOOP_TIME_DEADLINES
     snprintf(name, sizeof name, "evloop (%s, loop-time deadlines)", evl_backend_name());
@@ -41,35 +38,27 @@ static const char *lib_name(void)
     return name;
 }
 
-static void lib_init(size_t n)
-{
+static void lib_init(size_t n) {
     size_t i;
     BENCH_CHECK(evl_init(&loop) == 0, "evl_init failed");
     timers = bench_calloc(n, sizeof *timers);
-    for (i = 0; i < n; i++)
-        evl_timer_init(&timers[i], timer_cb);
+    for (i = 0; i < n; i++) evl_timer_init(&timers[i], timer_cb);
 }
 
-static void lib_defer(void (*fn)(void))
-{
+static void lib_defer(void (*fn)(void)) {
     defer_fn = fn;
     evl_timer_init(&defer_timer, defer_cb);
     evl_timer_start(&loop, &defer_timer, 0, 0);
 }
 
-static void lib_run(void)
-{
+static void lib_run(void) {
     int rc = evl_run(&loop, EVL_FOREVER);
     BENCH_CHECK(rc >= 0, "evl_run: %d", rc);
 }
 
-static void lib_now_update(void)
-{
-    evl_now_update(&loop);
-}
+static void lib_now_update(void) { evl_now_update(&loop); }
 
-static void start_timer(evl_timer *t, uint64_t after_ns)
-{
+static void start_timer(evl_timer *t, uint64_t after_ns) {
 #ifdef LOOP_TIME_DEADLINES
     evl_timer_start_at(&loop, t, evl_now(&loop) + EVL_NS(after_ns), 0);
 #else
@@ -77,17 +66,8 @@ static void start_timer(evl_timer *t, uint64_t after_ns)
 #endif
 }
 
-static void lib_timer_start(size_t i, uint64_t after_ns)
-{
-    start_timer(&timers[i], after_ns);
-}
+static void lib_timer_start(size_t i, uint64_t after_ns) { start_timer(&timers[i], after_ns); }
 
-static void lib_timer_restart(size_t i, uint64_t after_ns)
-{
-    start_timer(&timers[i], after_ns);
-}
+static void lib_timer_restart(size_t i, uint64_t after_ns) { start_timer(&timers[i], after_ns); }
 
-static void lib_timer_stop(size_t i)
-{
-    evl_timer_stop(&loop, &timers[i]);
-}
+static void lib_timer_stop(size_t i) { evl_timer_stop(&loop, &timers[i]); }

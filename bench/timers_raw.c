@@ -23,19 +23,16 @@ static uint64_t now_cached;
 static int epfd = -1, tfd = -1;
 static void (*defer_fn)(void);
 
-static void heap_place(size_t k, struct raw_slot s)
-{
+static void heap_place(size_t k, struct raw_slot s) {
     heap[k] = s;
     pos[s.id] = k + 1;
 }
 
-static size_t sift_up(size_t k)
-{
+static size_t sift_up(size_t k) {
     struct raw_slot s = heap[k];
     while (k > 0) {
         size_t parent = (k - 1) / 2;
-        if (heap[parent].at <= s.at)
-            break;
+        if (heap[parent].at <= s.at) break;
         heap_place(k, heap[parent]);
         k = parent;
     }
@@ -43,30 +40,22 @@ static size_t sift_up(size_t k)
     return k;
 }
 
-static void sift_down(size_t k)
-{
+static void sift_down(size_t k) {
     struct raw_slot s = heap[k];
     for (;;) {
         size_t child = 2 * k + 1;
-        if (child >= heap_n)
-            break;
-        if (child + 1 < heap_n && heap[child + 1].at < heap[child].at)
-            child++;
-        if (heap[child].at >= s.at)
-            break;
+        if (child >= heap_n) break;
+        if (child + 1 < heap_n && heap[child + 1].at < heap[child].at) child++;
+        if (heap[child].at >= s.at) break;
         heap_place(k, heap[child]);
         k = child;
     }
     heap_place(k, s);
 }
 
-static const char *lib_name(void)
-{
-    return "raw (binary heap + timerfd)";
-}
+static const char *lib_name(void) { return "raw (binary heap + timerfd)"; }
 
-static void lib_init(size_t n)
-{
+static void lib_init(size_t n) {
     heap = bench_calloc(n, sizeof *heap);
     pos = bench_calloc(n, sizeof *pos);
     struct epoll_event ev;
@@ -78,36 +67,26 @@ static void lib_init(size_t n)
     BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &ev) == 0, "epoll_ctl: %s", strerror(errno));
 }
 
-static void lib_defer(void (*fn)(void))
-{
-    defer_fn = fn;
-}
+static void lib_defer(void (*fn)(void)) { defer_fn = fn; }
 
-static void lib_now_update(void)
-{
-    now_cached = bench_now_ns();
-}
+static void lib_now_update(void) { now_cached = bench_now_ns(); }
 
-static void lib_timer_start(size_t i, uint64_t after_ns)
-{
+static void lib_timer_start(size_t i, uint64_t after_ns) {
     size_t k = heap_n++;
     heap[k].at = now_cached + after_ns;
     heap[k].id = i;
     sift_up(k);
 }
 
-static void lib_timer_restart(size_t i, uint64_t after_ns)
-{
+static void lib_timer_restart(size_t i, uint64_t after_ns) {
     size_t k = pos[i] - 1;
     heap[k].at = now_cached + after_ns;
     sift_down(sift_up(k));
 }
 
-static void lib_timer_stop(size_t i)
-{
+static void lib_timer_stop(size_t i) {
     size_t k;
-    if (!pos[i])
-        return;
+    if (!pos[i]) return;
     k = pos[i] - 1;
     pos[i] = 0;
     if (k < --heap_n) {
@@ -116,11 +95,9 @@ static void lib_timer_stop(size_t i)
     }
 }
 
-static void lib_run(void)
-{
+static void lib_run(void) {
     lib_now_update();
-    if (defer_fn)
-        defer_fn();
+    if (defer_fn) defer_fn();
     while (heap_n) {
         struct epoll_event ev;
         struct itimerspec its;
@@ -131,13 +108,11 @@ static void lib_run(void)
             lib_timer_stop(id);
             timers_fired(id);
         }
-        if (!heap_n)
-            break;
+        if (!heap_n) break;
         memset(&its, 0, sizeof its);
         its.it_value.tv_sec = (time_t)(heap[0].at / BENCH_NS_PER_SEC);
         its.it_value.tv_nsec = (long)(heap[0].at % BENCH_NS_PER_SEC);
-        BENCH_CHECK(timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0, "timerfd_settime: %s",
-                    strerror(errno));
+        BENCH_CHECK(timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0, "timerfd_settime: %s", strerror(errno));
         BENCH_CHECK(epoll_wait(epfd, &ev, 1, -1) >= 0, "epoll_wait: %s", strerror(errno));
         if (read(tfd, &expirations, sizeof expirations) < 0)
             BENCH_CHECK(errno == EAGAIN, "read(timerfd): %s", strerror(errno));

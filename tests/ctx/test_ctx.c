@@ -59,21 +59,18 @@ static size_t stack_page(void) {
 static int map_stack(size_t size, void **stack, size_t *usable) {
     size_t page = stack_page(), rounded;
     char *base;
-    if (size == 0)
-        return -EINVAL;
+    if (size == 0) return -EINVAL;
     rounded = (size + page - 1) & ~(page - 1);
 #if defined(_WIN32)
     {
         DWORD old;
         base = (char *)VirtualAlloc(NULL, rounded + page, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-        if (base == NULL)
-            return -ENOMEM;
+        if (base == NULL) return -ENOMEM;
         VirtualProtect(base, page, PAGE_NOACCESS, &old);
     }
 #else
     base = (char *)mmap(NULL, rounded + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if ((void *)base == MAP_FAILED)
-        return -errno;
+    if ((void *)base == MAP_FAILED) return -errno;
     mprotect(base, page, PROT_NONE);
 #endif
     *stack = base + page;
@@ -97,19 +94,19 @@ static void unmap_stack(void *stack, size_t usable) {
 static int n_passed, n_failed, n_skipped;
 static int cur_failed, cur_skipped;
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            printf("    %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            cur_failed = 1;                                                    \
-        }                                                                      \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            printf("    %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                        \
+            cur_failed = 1;                                                                                            \
+        }                                                                                                              \
     } while (0)
 
-#define SKIP(why)                                                              \
-    do {                                                                       \
-        printf("    skipped: %s\n", why);                                      \
-        cur_skipped = 1;                                                       \
-        return;                                                                \
+#define SKIP(why)                                                                                                      \
+    do {                                                                                                               \
+        printf("    skipped: %s\n", why);                                                                              \
+        cur_skipped = 1;                                                                                               \
+        return;                                                                                                        \
     } while (0)
 
 static void run(const char *name, void (*test)(void)) {
@@ -147,7 +144,7 @@ static void pp_entry(void *arg) {
     int id = *(int *)arg;
     int r;
     for (r = 0; r < PP_ROUNDS; r++) {
-        pp_log[pp_n++] = id * 1000 + r;          /* r lives on this stack */
+        pp_log[pp_n++] = id * 1000 + r; /* r lives on this stack */
         evl__ctx_switch(&pp_ctx[id], &main_ctx);
     }
     pp_log[pp_n++] = id * 1000 + 999;
@@ -162,18 +159,14 @@ static void test_ping_pong_between_main_and_three_contexts(void) {
         evl__ctx_init(&pp_ctx[id], pp_stack[id], PP_STACK, pp_entry, &pp_ids[id]);
     }
     for (r = 0; r <= PP_ROUNDS; r++)
-        for (id = 0; id < PP_FIBERS; id++)
-            evl__ctx_switch(&main_ctx, &pp_ctx[id]);
-    for (id = 0; id < PP_FIBERS; id++)
-        evl__ctx_release(&pp_ctx[id]);
+        for (id = 0; id < PP_FIBERS; id++) evl__ctx_switch(&main_ctx, &pp_ctx[id]);
+    for (id = 0; id < PP_FIBERS; id++) evl__ctx_release(&pp_ctx[id]);
     CHECK(pp_n == PP_FIBERS * (PP_ROUNDS + 1));
     for (r = 0; r < PP_ROUNDS; r++)
         for (id = 0; id < PP_FIBERS; id++)
-            if (pp_log[r * PP_FIBERS + id] != id * 1000 + r)
-                ok = 0;
+            if (pp_log[r * PP_FIBERS + id] != id * 1000 + r) ok = 0;
     for (id = 0; id < PP_FIBERS; id++)
-        if (pp_log[PP_ROUNDS * PP_FIBERS + id] != id * 1000 + 999)
-            ok = 0;
+        if (pp_log[PP_ROUNDS * PP_FIBERS + id] != id * 1000 + 999) ok = 0;
     CHECK(ok);
 }
 
@@ -197,13 +190,11 @@ static void test_contexts_switch_directly_to_each_other(void) {
     int i;
     ch_n = 0;
     memset(ch_log, 0, sizeof ch_log);
-    for (i = 0; i < 3; i++)
-        evl__ctx_init(&ch_ctx[i], ch_stack[i], CH_STACK, ch_entry, (void *)(intptr_t)i);
+    for (i = 0; i < 3; i++) evl__ctx_init(&ch_ctx[i], ch_stack[i], CH_STACK, ch_entry, (void *)(intptr_t)i);
     evl__ctx_switch(&main_ctx, &ch_ctx[0]);
     ch_log[ch_n++] = 'm';
     evl__ctx_switch(&main_ctx, &ch_ctx[0]);
-    for (i = 0; i < 3; i++)
-        evl__ctx_release(&ch_ctx[i]);
+    for (i = 0; i < 3; i++) evl__ctx_release(&ch_ctx[i]);
     CHECK(strcmp(ch_log, "ABCmabc") == 0);
 }
 
@@ -217,11 +208,20 @@ static evl__ctx pr_ctx[2];
 static unsigned char pr_stack[2][PR_STACK] __attribute__((aligned(16)));
 static uintptr_t pr_result[2];
 /* the low 4 bits pick the rounding modes the x86_64 probe sets */
-static const uintptr_t pr_seed_main = 0x1000, pr_seed[2] = { 0x2005, 0x300a };
+static const uintptr_t pr_seed_main = 0x1000, pr_seed[2] = {0x2005, 0x300a};
 
-static void pr_body_a(void *arg) { (void)arg; evl__ctx_switch(&pr_ctx[0], &pr_ctx[1]); }
-static void pr_body_b(void *arg) { (void)arg; evl__ctx_switch(&pr_ctx[1], &main_ctx); }
-static void pr_body_main(void *arg) { (void)arg; evl__ctx_switch(&main_ctx, &pr_ctx[0]); }
+static void pr_body_a(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&pr_ctx[0], &pr_ctx[1]);
+}
+static void pr_body_b(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&pr_ctx[1], &main_ctx);
+}
+static void pr_body_main(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&main_ctx, &pr_ctx[0]);
+}
 
 static void pr_entry(void *arg) {
     int i = (int)(intptr_t)arg;
@@ -238,7 +238,9 @@ static int mips_fr(void) {
     unsigned odd;
     __asm__ __volatile__(".set push\n\t.set fp=xx\n\t.set oddspreg\n\t"
                          "ldc1 $f0, %1\n\tmfc1 %0, $f1\n\t.set pop"
-                         : "=r"(odd) : "m"(one) : "$f0", "$f1");
+                         : "=r"(odd)
+                         : "m"(one)
+                         : "$f0", "$f1");
     return odd == 0x3ff00000u ? 0 : 1;
 }
 #endif
@@ -259,8 +261,7 @@ static void test_callee_saved_registers_survive_switches(void) {
         CHECK(r_main == 0);
         CHECK(pr_result[0] == 0);
         CHECK(pr_result[1] == 0);
-        if (cur_failed)
-            break;
+        if (cur_failed) break;
     }
     printf("    probed: %s\n", TEST_PROBE_WHAT);
 #if defined(EVL__CTX_MIPS32) && defined(__mips_hard_float)
@@ -290,8 +291,7 @@ static NOINLINE int rp_work(unsigned s, evl__ctx *self, evl__ctx *other) {
     {
         unsigned sum2 = a + b + c + d + e + f + g + h + i + j + k + l;
         double dsum2 = x + y + z + u + v + w;
-        return sum1 == sum2 && dsum1 == dsum2 && a == s * 3u + 1 && l == (d ^ e) &&
-               w == z * x;
+        return sum1 == sum2 && dsum1 == dsum2 && a == s * 3u + 1 && l == (d ^ e) && w == z * x;
     }
 }
 
@@ -305,7 +305,7 @@ static void test_live_values_survive_switches_under_register_pressure(void) {
     int main_ok;
     rp_fiber_ok = -1;
     evl__ctx_init(&rp_ctx, rp_stack, RP_STACK, rp_entry, NULL);
-    evl__ctx_switch(&main_ctx, &rp_ctx);          /* fiber computes, comes back */
+    evl__ctx_switch(&main_ctx, &rp_ctx);                 /* fiber computes, comes back */
     main_ok = rp_work(rp_seed_main, &main_ctx, &rp_ctx); /* main computes, fiber checks */
     evl__ctx_release(&rp_ctx);
     CHECK(main_ok == 1);
@@ -328,15 +328,14 @@ static void x86_modes(unsigned *mxcsr_rc, unsigned *x87_rc) {
         *mxcsr_rc = (mx >> 13) & 3u;
     }
 #else
-    *mxcsr_rc = *x87_rc;   /* no MXCSR to look at */
+    *mxcsr_rc = *x87_rc; /* no MXCSR to look at */
 #endif
 }
-#define X86_UP 2u        /* rounding control encoding of FE_UPWARD */
+#define X86_UP 2u /* rounding control encoding of FE_UPWARD */
 #define X86_NEAREST 0u
 #endif
 
-#if defined(FE_UPWARD) && defined(FE_DOWNWARD) && defined(FE_TOWARDZERO) && \
-    defined(EVL__CTX_FP_CONTROL_PER_CONTEXT)
+#if defined(FE_UPWARD) && defined(FE_DOWNWARD) && defined(FE_TOWARDZERO) && defined(EVL__CTX_FP_CONTROL_PER_CONTEXT)
 enum { FP_STACK = 64 * 1024 };
 static evl__ctx fp_ctx;
 static unsigned char fp_stack[FP_STACK] __attribute__((aligned(16)));
@@ -369,13 +368,13 @@ static void test_fp_control_state_follows_the_abi_rule(void) {
         fesetround(FE_TONEAREST);
         SKIP("no hardware rounding modes (soft-float)");
     }
-    fesetround(FE_TOWARDZERO);             /* the creator's mode at init */
+    fesetround(FE_TOWARDZERO); /* the creator's mode at init */
     evl__ctx_init(&fp_ctx, fp_stack, FP_STACK, fp_entry, NULL);
     fesetround(FE_TONEAREST);
-    evl__ctx_switch(&main_ctx, &fp_ctx);    /* fiber sets FE_UPWARD, comes back */
+    evl__ctx_switch(&main_ctx, &fp_ctx); /* fiber sets FE_UPWARD, comes back */
     main_after_first = fegetround();
     fesetround(FE_DOWNWARD);
-    evl__ctx_switch(&main_ctx, &fp_ctx);    /* fiber reads its mode and exits */
+    evl__ctx_switch(&main_ctx, &fp_ctx); /* fiber reads its mode and exits */
     evl__ctx_release(&fp_ctx);
     if (EVL__CTX_FP_CONTROL_PER_CONTEXT) {
         /* x86: MXCSR control bits and the x87 control word are callee-saved,
@@ -385,8 +384,8 @@ static void test_fp_control_state_follows_the_abi_rule(void) {
         CHECK(fp_after_resume == FE_UPWARD);
         CHECK(fegetround() == FE_DOWNWARD);
 #if defined(EVL__CTX_X86_64) || defined(EVL__CTX_WIN64) || defined(EVL__CTX_I386)
-        CHECK(fp_mx_after_resume == X86_UP);   /* both registers, not just the */
-        CHECK(fp_x87_after_resume == X86_UP);  /* one fegetround happens to read */
+        CHECK(fp_mx_after_resume == X86_UP);  /* both registers, not just the */
+        CHECK(fp_x87_after_resume == X86_UP); /* one fegetround happens to read */
         {
             unsigned mx, x87;
             fesetround(FE_TONEAREST);
@@ -435,7 +434,7 @@ static void al_entry(void *arg) {
 #if defined(__x86_64__) && !defined(_WIN32)
     {
         /* an aligned SSE spill/reload faults on a misaligned stack */
-        volatile al_v4 v = { 1.0f, 2.0f, 3.0f, 4.0f };
+        volatile al_v4 v = {1.0f, 2.0f, 3.0f, 4.0f};
         al_v4 w = v;
         al_vector_ok = w[0] == 1.0f && w[3] == 4.0f;
     }
@@ -462,8 +461,8 @@ static void check_alignment_on(unsigned char *stack, size_t size) {
 #elif defined(EVL__CTX_I386)
     /* ebp = entry esp - 4; the ABI (as GCC/clang use it) wants esp + 4 16-aligned */
     CHECK(al_frame % 16 == 8);
-#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64) || defined(EVL__CTX_MIPS64) || \
-    defined(EVL__CTX_PPC32) || defined(EVL__CTX_PPC64)
+#elif defined(EVL__CTX_AARCH64) || defined(EVL__CTX_RISCV64) || defined(EVL__CTX_MIPS64) || defined(EVL__CTX_PPC32) || \
+    defined(EVL__CTX_PPC64)
     CHECK(al_frame % 16 == 0);
 #elif defined(EVL__CTX_MIPS32) || defined(EVL__CTX_S390X)
     CHECK(al_frame % 8 == 0);
@@ -472,14 +471,11 @@ static void check_alignment_on(unsigned char *stack, size_t size) {
 
 static unsigned char al_buf[64 * 1024 + 64] __attribute__((aligned(16)));
 
-static void test_entry_stack_is_aligned_for_the_abi(void) {
-    check_alignment_on(al_buf, 64 * 1024);
-}
+static void test_entry_stack_is_aligned_for_the_abi(void) { check_alignment_on(al_buf, 64 * 1024); }
 
 static void test_entry_stack_is_aligned_even_for_an_odd_user_stack(void) {
     size_t off;
-    for (off = 1; off < 16 && !cur_failed; off += 3)
-        check_alignment_on(al_buf + off, 64 * 1024 - 2 * off - 1);
+    for (off = 1; off < 16 && !cur_failed; off += 3) check_alignment_on(al_buf + off, 64 * 1024 - 2 * off - 1);
 }
 
 static void test_stack_map_rounds_up_to_pages_and_rejects_zero(void) {
@@ -490,7 +486,7 @@ static void test_stack_map_rounds_up_to_pages_and_rejects_zero(void) {
     CHECK(map_stack(1, &stack, &usable) == 0);
     CHECK(usable == page);
     CHECK((uintptr_t)stack % page == 0);
-    memset(stack, 0xab, usable);                /* all of it is writable */
+    memset(stack, 0xab, usable); /* all of it is writable */
     unmap_stack(stack, usable);
     CHECK(map_stack(3 * page + 1, &stack, &usable) == 0);
     CHECK(usable == 4 * page);
@@ -510,14 +506,12 @@ static struct many many_f[MANY];
 static void many_entry(void *arg) {
     struct many *m = (struct many *)arg;
     int mine[8], r, k;
-    for (k = 0; k < 8; k++)
-        mine[k] = m->id * 8 + k;
+    for (k = 0; k < 8; k++) mine[k] = m->id * 8 + k;
     for (r = 0; r < MANY_ROUNDS; r++) {
         m->count++;
         evl__ctx_switch(&m->ctx, &main_ctx);
-        for (k = 0; k < 8; k++)                 /* our stack was not disturbed */
-            if (mine[k] != m->id * 8 + k)
-                m->count = -1000;
+        for (k = 0; k < 8; k++) /* our stack was not disturbed */
+            if (mine[k] != m->id * 8 + k) m->count = -1000;
     }
     m->done = 1;
     evl__ctx_exit(&m->ctx, &main_ctx);
@@ -529,20 +523,17 @@ static void test_two_hundred_contexts_on_mapped_stacks(void) {
         struct many *m = &many_f[i];
         m->id = i;
         m->count = m->done = 0;
-        if (map_stack(MANY_STACK, &m->stack, &m->usable) != 0)
-            break;
+        if (map_stack(MANY_STACK, &m->stack, &m->usable) != 0) break;
         mapped++;
         evl__ctx_init(&m->ctx, m->stack, m->usable, many_entry, m);
     }
     CHECK(mapped == MANY);
     for (r = 0; r <= MANY_ROUNDS; r++)
         for (i = 0; i < mapped; i++)
-            if (!many_f[i].done)
-                evl__ctx_switch(&main_ctx, &many_f[i].ctx);
+            if (!many_f[i].done) evl__ctx_switch(&main_ctx, &many_f[i].ctx);
     for (i = 0; i < mapped; i++) {
         struct many *m = &many_f[i];
-        if (m->count != MANY_ROUNDS || !m->done || m->usable < MANY_STACK)
-            all_ok = 0;
+        if (m->count != MANY_ROUNDS || !m->done || m->usable < MANY_STACK) all_ok = 0;
         evl__ctx_release(&m->ctx);
         unmap_stack(m->stack, m->usable);
     }
@@ -580,8 +571,7 @@ static void test_deep_recursion_within_the_usable_size_works(void) {
     size_t usable;
     unsigned expect = 0, n;
     CHECK(map_stack(256 * 1024, &stack, &usable) == 0);
-    if (cur_failed)
-        return;
+    if (cur_failed) return;
     deep_top = (uintptr_t)stack + usable;
     deep_target = deep_top - usable / 4 * 3;
     deep_depth = -1;
@@ -593,8 +583,8 @@ static void test_deep_recursion_within_the_usable_size_works(void) {
     for (n = 0; deep_depth >= 0 && n <= (unsigned)deep_depth; n++)
         expect += n < (unsigned)deep_depth ? (n & 255u) + 256u * ((n >> 8) & 255u) : n;
     CHECK(deep_sum == expect);
-    printf("    %d frames, %lu KiB of %lu KiB used\n", deep_depth,
-           (unsigned long)((deep_top - deep_target) / 1024), (unsigned long)(usable / 1024));
+    printf("    %d frames, %lu KiB of %lu KiB used\n", deep_depth, (unsigned long)((deep_top - deep_target) / 1024),
+           (unsigned long)(usable / 1024));
 }
 
 /* The child overflows its stack; the guard page must stop it. */
@@ -604,7 +594,7 @@ static volatile int ov_sink;
 static NOINLINE int overflow(int n) {
     volatile char pad[256];
     pad[0] = (char)n;
-    if (n > 100000000)   /* never true; keeps -Winfinite-recursion quiet */
+    if (n > 100000000) /* never true; keeps -Winfinite-recursion quiet */
         return 0;
     return overflow(n + 1) + pad[0];
 }
@@ -618,11 +608,10 @@ static void ov_entry(void *arg) {
 static int overflow_child(void) {
     void *stack;
     size_t usable;
-    if (map_stack(64 * 1024, &stack, &usable) != 0)
-        return 3;
+    if (map_stack(64 * 1024, &stack, &usable) != 0) return 3;
     evl__ctx_init(&ov_ctx, stack, usable, ov_entry, NULL);
     evl__ctx_switch(&main_ctx, &ov_ctx);
-    return 4;   /* the overflow did not stop the child */
+    return 4; /* the overflow did not stop the child */
 }
 
 static const char *self_path;
@@ -642,15 +631,14 @@ static void test_guard_page_stops_a_stack_overflow(void) {
     fflush(stdout);
     pid = fork();
     if (pid == 0) {
-        struct rlimit no_core = { 0, 0 };
+        struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
         signal(SIGSEGV, SIG_DFL);
         signal(SIGBUS, SIG_DFL);
         _exit(overflow_child());
     }
     CHECK(pid > 0);
-    if (pid <= 0)
-        return;
+    if (pid <= 0) return;
     CHECK(waitpid(pid, &status, 0) == pid);
     if (WIFSIGNALED(status))
         printf("    child killed by signal %d\n", WTERMSIG(status));
@@ -672,10 +660,9 @@ static NOINLINE void ru_leave_from_deep(int n) {
     volatile char a[1000], b[300];
     a[0] = (char)n;
     b[0] = (char)n;
-    if (n > 100000)      /* never true; keeps -Winfinite-recursion quiet */
+    if (n > 100000) /* never true; keeps -Winfinite-recursion quiet */
         return;
-    if (n == 0)
-        evl__ctx_exit(&ru_ctx, &main_ctx);
+    if (n == 0) evl__ctx_exit(&ru_ctx, &main_ctx);
     ru_leave_from_deep(n - 1);
     ov_sink = a[0] + b[0];
 }
@@ -689,8 +676,7 @@ static NOINLINE void ru_fill(int n) {
     char big[4000];
     memset(big, n, sizeof big);
     ru_ok &= big[3999] == (char)n;
-    if (n > 0)
-        ru_fill(n - 1);
+    if (n > 0) ru_fill(n - 1);
 }
 
 static void ru_second(void *arg) {
@@ -720,7 +706,7 @@ static evl__ctx tu_ctx;
 static unsigned char tu_stack[TU_STACK] __attribute__((aligned(16)));
 
 static void test_contexts_from_two_translation_units_interoperate(void) {
-    int log[4] = { 0, 0, 0, 0 };
+    int log[4] = {0, 0, 0, 0};
     CHECK(strcmp(tu2_backend_name(), EVL__CTX_BACKEND_NAME) == 0);
     /* initialised by the other unit's copy, switched to by this unit's, and
        it switches back with the other unit's copy */
@@ -737,8 +723,7 @@ static void test_contexts_from_two_translation_units_interoperate(void) {
 int main(int argc, char **argv) {
     self_path = argv[0];
     evl__ctx_init_main(&main_ctx);
-    if (argc > 1 && strcmp(argv[1], "--overflow-child") == 0)
-        return overflow_child();
+    if (argc > 1 && strcmp(argv[1], "--overflow-child") == 0) return overflow_child();
 
     printf("evl_ctx tests, backend: %s\n", EVL__CTX_BACKEND_NAME);
     RUN(test_ping_pong_between_main_and_three_contexts);

@@ -20,21 +20,20 @@
 /* _start: align the stack, call free_main, exit with what it returns; sys3: a system call with
    up to three arguments, returning the kernel's result (errors are not looked at). */
 #define STR_(x) #x
-#define STR(x) STR_(x)                          /* SYS_exit may be an expression: (4000 + 1) */
+#define STR(x) STR_(x) /* SYS_exit may be an expression: (4000 + 1) */
 #if defined(__riscv) && __riscv_xlen == 64
-__asm__(
-    ".pushsection .text\n"
-    ".globl _start\n"
-    "_start:\n"
-    "    .option push\n"
-    "    .option norelax\n"
-    "    la gp, __global_pointer$\n"   /* crt1 would set up gp for relaxation */
-    "    .option pop\n"
-    "    andi sp, sp, -16\n"
-    "    call free_main\n"
-    "    li a7, " STR(SYS_exit) "\n"  /* exit(a0) */
-    "    ecall\n"
-    ".popsection\n");
+__asm__(".pushsection .text\n"
+        ".globl _start\n"
+        "_start:\n"
+        "    .option push\n"
+        "    .option norelax\n"
+        "    la gp, __global_pointer$\n" /* crt1 would set up gp for relaxation */
+        "    .option pop\n"
+        "    andi sp, sp, -16\n"
+        "    call free_main\n"
+        "    li a7, " STR(SYS_exit) "\n" /* exit(a0) */
+                                    "    ecall\n"
+                                    ".popsection\n");
 
 static long sys3(long nr, long a, long b, long c) {
     register long a0 __asm__("a0") = a;
@@ -48,24 +47,23 @@ static long sys3(long nr, long a, long b, long c) {
 #elif defined(__mips__)
 /* Built without abicalls: no $gp set-up, calls by absolute address.  o32 callers leave 16 bytes
    for the callee's arguments.  The MIPS linkers' default entry point is __start. */
-__asm__(
-    ".pushsection .text\n"
-    ".globl __start\n"
-    "__start:\n"
-    "    .set push\n    .set reorder\n"
-    "    li $t0, -16\n"
-    "    and $sp, $sp, $t0\n"
+__asm__(".pushsection .text\n"
+        ".globl __start\n"
+        "__start:\n"
+        "    .set push\n    .set reorder\n"
+        "    li $t0, -16\n"
+        "    and $sp, $sp, $t0\n"
 #if defined(__mips64)
-    "    daddiu $sp, $sp, -16\n"
+        "    daddiu $sp, $sp, -16\n"
 #else
-    "    addiu $sp, $sp, -16\n"
+         "    addiu $sp, $sp, -16\n"
 #endif
-    "    jal free_main\n"
-    "    move $a0, $v0\n"
-    "    li $v0, " STR(SYS_exit) "\n"  /* exit(a0) */
-    "    syscall\n"
-    "    .set pop\n"
-    ".popsection\n");
+        "    jal free_main\n"
+        "    move $a0, $v0\n"
+        "    li $v0, " STR(SYS_exit) "\n" /* exit(a0) */
+                                     "    syscall\n"
+                                     "    .set pop\n"
+                                     ".popsection\n");
 
 static long sys3(long nr, long a, long b, long c) {
     register long v0 __asm__("$2") = nr;
@@ -76,53 +74,51 @@ static long sys3(long nr, long a, long b, long c) {
     __asm__ __volatile__("syscall"
                          : "+r"(v0), "=r"(a3)
                          : "r"(a0), "r"(a1), "r"(a2)
-                         : "$1", "$3", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$24", "$25",
-                           "hi", "lo", "memory");
+                         : "$1", "$3", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$24", "$25", "hi", "lo",
+                           "memory");
     return a3 != 0 ? -v0 : v0;
 }
 
 #elif defined(__powerpc__)
 #if defined(__powerpc64__) && _CALL_ELF != 2
 /* ELFv1: the kernel finds the entry point and the TOC in _start's descriptor. */
-__asm__(
-    ".pushsection .opd,\"aw\"\n"
-    ".p2align 3\n"
-    ".globl _start\n"
-    "_start:\n"
-    "    .quad .L._start, .TOC.@tocbase, 0\n"
-    ".popsection\n"
-    ".pushsection .text\n"
-    ".L._start:\n"
-    "    clrrdi %r1, %r1, 4\n"
-    "    li %r0, 0\n"
-    "    stdu %r0, -128(%r1)\n"      /* a frame with a zero back chain */
-    "    bl free_main\n"
-    "    nop\n"
-    "    li %r0, " STR(SYS_exit) "\n"  /* exit(r3) */
-    "    sc\n"
-    ".popsection\n");
+__asm__(".pushsection .opd,\"aw\"\n"
+        ".p2align 3\n"
+        ".globl _start\n"
+        "_start:\n"
+        "    .quad .L._start, .TOC.@tocbase, 0\n"
+        ".popsection\n"
+        ".pushsection .text\n"
+        ".L._start:\n"
+        "    clrrdi %r1, %r1, 4\n"
+        "    li %r0, 0\n"
+        "    stdu %r0, -128(%r1)\n" /* a frame with a zero back chain */
+        "    bl free_main\n"
+        "    nop\n"
+        "    li %r0, " STR(SYS_exit) "\n" /* exit(r3) */
+                                     "    sc\n"
+                                     ".popsection\n");
 #else
-__asm__(
-    ".pushsection .text\n"
-    ".globl _start\n"
-    "_start:\n"
+__asm__(".pushsection .text\n"
+        ".globl _start\n"
+        "_start:\n"
 #if defined(__powerpc64__)
-    "    addis %r2, %r12, .TOC.-_start@ha\n"   /* the kernel puts the entry address in r12 */
-    "    addi %r2, %r2, .TOC.-_start@l\n"
-    "    clrrdi %r1, %r1, 4\n"
-    "    li %r0, 0\n"
-    "    stdu %r0, -128(%r1)\n"
-    "    bl free_main\n"
-    "    nop\n"
+        "    addis %r2, %r12, .TOC.-_start@ha\n" /* the kernel puts the entry address in r12 */
+        "    addi %r2, %r2, .TOC.-_start@l\n"
+        "    clrrdi %r1, %r1, 4\n"
+        "    li %r0, 0\n"
+        "    stdu %r0, -128(%r1)\n"
+        "    bl free_main\n"
+        "    nop\n"
 #else
-    "    clrrwi %r1, %r1, 4\n"
-    "    li %r0, 0\n"
-    "    stwu %r0, -16(%r1)\n"
-    "    bl free_main\n"
+         "    clrrwi %r1, %r1, 4\n"
+         "    li %r0, 0\n"
+         "    stwu %r0, -16(%r1)\n"
+         "    bl free_main\n"
 #endif
-    "    li %r0, " STR(SYS_exit) "\n"  /* exit(r3) */
-    "    sc\n"
-    ".popsection\n");
+        "    li %r0, " STR(SYS_exit) "\n" /* exit(r3) */
+                                     "    sc\n"
+                                     ".popsection\n");
 #endif
 
 static long sys3(long nr, long a, long b, long c) {
@@ -143,8 +139,7 @@ static long sys3(long nr, long a, long b, long c) {
 
 static void out(const char *s) {
     size_t n = 0;
-    while (s[n])
-        n++;
+    while (s[n]) n++;
     sys3(SYS_write, 1, (long)s, (long)n);
 }
 
@@ -164,15 +159,13 @@ void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 void *memset(void *d, int c, size_t n) {
     unsigned char *p = (unsigned char *)d;
-    while (n--)
-        *p++ = (unsigned char)c;
+    while (n--) *p++ = (unsigned char)c;
     return d;
 }
 void *memcpy(void *d, const void *s, size_t n) {
     unsigned char *p = (unsigned char *)d;
     const unsigned char *q = (const unsigned char *)s;
-    while (n--)
-        *p++ = *q++;
+    while (n--) *p++ = *q++;
     return d;
 }
 
@@ -180,12 +173,12 @@ void *memcpy(void *d, const void *s, size_t n) {
 
 static int n_passed, n_failed, cur_failed;
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            out("    check failed: " #cond "\n");                              \
-            cur_failed = 1;                                                    \
-        }                                                                      \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            out("    check failed: " #cond "\n");                                                                      \
+            cur_failed = 1;                                                                                            \
+        }                                                                                                              \
     } while (0)
 
 static void run(const char *name, void (*test)(void)) {
@@ -222,23 +215,29 @@ static void pp_entry(void *arg) {
 static void test_ping_pong_between_main_and_three_contexts(void) {
     int id, r, ok = 1;
     pp_n = 0;
-    for (id = 0; id < 3; id++)
-        evl__ctx_init(&ctx[id], stacks[id], STACK, pp_entry, (void *)(long)id);
+    for (id = 0; id < 3; id++) evl__ctx_init(&ctx[id], stacks[id], STACK, pp_entry, (void *)(long)id);
     for (r = 0; r <= 5; r++)
-        for (id = 0; id < 3; id++)
-            evl__ctx_switch(&main_ctx, &ctx[id]);
+        for (id = 0; id < 3; id++) evl__ctx_switch(&main_ctx, &ctx[id]);
     CHECK(pp_n == 15);
     for (r = 0; r < 5; r++)
         for (id = 0; id < 3; id++)
-            if (pp_log[r * 3 + id] != id * 10 + r)
-                ok = 0;
+            if (pp_log[r * 3 + id] != id * 10 + r) ok = 0;
     CHECK(ok);
 }
 
 static uintptr_t pr_result[2];
-static void pr_body_a(void *arg) { (void)arg; evl__ctx_switch(&ctx[0], &ctx[1]); }
-static void pr_body_b(void *arg) { (void)arg; evl__ctx_switch(&ctx[1], &main_ctx); }
-static void pr_body_main(void *arg) { (void)arg; evl__ctx_switch(&main_ctx, &ctx[0]); }
+static void pr_body_a(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&ctx[0], &ctx[1]);
+}
+static void pr_body_b(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&ctx[1], &main_ctx);
+}
+static void pr_body_main(void *arg) {
+    (void)arg;
+    evl__ctx_switch(&main_ctx, &ctx[0]);
+}
 
 static void pr_entry(void *arg) {
     int i = (int)(long)arg;

@@ -26,14 +26,12 @@ static struct tu2_state tu2;
 static void tu2_entry(void *arg) {
     struct tu2_state *st = (struct tu2_state *)arg;
     st->log[0] = 1;
-    evl__ctx_switch(st->self, st->back);   /* this unit's copy of the switch */
+    evl__ctx_switch(st->self, st->back); /* this unit's copy of the switch */
     st->log[2] = st->log[1] + 1;
     evl__ctx_exit(st->self, st->back);
 }
 
-const char *tu2_backend_name(void) {
-    return EVL__CTX_BACKEND_NAME;
-}
+const char *tu2_backend_name(void) { return EVL__CTX_BACKEND_NAME; }
 
 void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log) {
     tu2.self = ctx;
@@ -42,6 +40,4 @@ void tu2_start(evl__ctx *ctx, void *stack, size_t size, evl__ctx *back, int *log
     evl__ctx_init(ctx, stack, size, tu2_entry, &tu2);
 }
 
-void tu2_release(evl__ctx *ctx) {
-    evl__ctx_release(ctx);
-}
+void tu2_release(evl__ctx *ctx) { evl__ctx_release(ctx); }
