@@ -1698,6 +1698,9 @@ EVL__PRIVATE EVL__COLD int evl__signals_listed(const evl_loop *loop) {
 EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
     int rc;
     if (loop->sig_users[signum]++ > 0) return !evl__signal_in(loop->sig_recorded, signum);
+    /* A delivery caught before the last watcher stopped, and not handled then, belongs to no one:
+       a watcher starting now must not be called for it. */
+    EVL__FETCH_AND(&loop->sig_pending[evl__signal_word(signum)], ~evl__signal_bit(signum));
     rc = evl__backend_signal_start(loop, signum);
     if (rc < 0) {
         loop->sig_users[signum]--;

@@ -83,6 +83,25 @@ static void every_watcher_of_a_signal_is_called(void) {
     evl_deinit(&loop);
 }
 
+/* A delivery still pending when the last watcher of its signal stops belongs to no one: a
+   watcher started later must not be called for it (it arrived before that start). */
+static void a_signal_pending_at_the_last_stop_is_not_given_to_a_later_watcher(void) {
+    evl_loop loop;
+    caught a, b;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &a, SIGUSR1);
+    raise(SIGUSR1);                             /* caught, not yet handled by the loop */
+    evl_signal_stop(&loop, &a.s);
+    watch(&loop, &b, SIGUSR1);
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
+    CHECK_EQ(a.calls, 0);
+    CHECK_EQ(b.calls, 0);
+    raise(SIGUSR1);                             /* one after the start is b's */
+    CHECK(t_run_until(&loop, &b.calls, EVL_SEC(5)));
+    CHECK_EQ(b.calls, 1);
+    evl_deinit(&loop);
+}
+
 typedef struct loop_thread {
     evl_loop loop;
     caught c;
@@ -425,6 +444,7 @@ const t_case signal_tests[] = {
     T(signal_raised_right_after_start_is_not_lost),
     T(deliveries_before_the_callback_coalesce),
     T(every_watcher_of_a_signal_is_called),
+    T(a_signal_pending_at_the_last_stop_is_not_given_to_a_later_watcher),
     T(watchers_in_several_loops_on_several_threads_are_all_called),
     T(signal_arrives_when_every_thread_had_it_blocked),
     T(last_stop_restores_the_previous_disposition),
