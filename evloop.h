@@ -1761,11 +1761,24 @@ EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
     s->kind = EVL__KIND_SIGNAL;
 }
 
+/* What was caught of signum before a new watcher starts is owed to the watchers already active:
+   they get it, the new one does not. */
+EVL__PRIVATE EVL__COLD void evl__settle_caught_signal(evl_loop *loop, int signum) {
+    uint32_t bit = evl__signal_bit(signum);
+    evl__node *n;
+    if (!(EVL__FETCH_AND(&loop->sig_pending[evl__signal_word(signum)], ~bit) & bit)) return;
+    for (n = loop->signals.next; n != &loop->signals; n = n->next)
+        if (EVL__CONTAINER(n, evl_signal, link)->signum == signum) EVL__CONTAINER(n, evl_signal, link)->pending = 1;
+    loop->signals_due = 1;
+    if (loop->child_watchers_by_signal && signum == evl__os_sigchld()) loop->children_due = 1;
+}
+
 EVLOOP_API EVL__COLD int evl_signal_start(evl_loop *loop, evl_signal *s) {
     int rc;
     EVL__REFUSE_BAD_START(loop, s, EVL__KIND_SIGNAL);
     if (evl__initialised_while_active(&loop->signals, &s->link)) return -EALREADY;
     if (s->signum < 1 || s->signum > EVL__MAX_SIGNAL || !evl__os_signal_valid(s->signum)) return -EINVAL;
+    evl__settle_caught_signal(loop, s->signum);
     rc = evl__signal_acquire(loop, s->signum);
     if (rc < 0) return rc;
     s->pending = 0;
@@ -1895,26 +1908,29 @@ EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
         loop->children_due = 1;
 }
 
-/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs.  Each
-   flag is cleared only once its walk completed, so work cut short by evl_stop is resumed. */
+/* Walks a list whose work was announced by *due.  The flag is cleared before the walk, so that
+   work a callback announces during it (a start that settles caught signals, a child watcher that
+   must look once) is done in the next pass, and set again if evl_stop cut the walk short, so that
+   the rest is resumed.  Returns 0 when cut short. */
+EVL__PRIVATE int evl__walk_due(evl_loop *loop, unsigned char *due, evl__node *head,
+                               void (*visit)(evl_loop *, evl__node *)) {
+    if (!*due) return 1;
+    *due = 0;
+    if (evl__walk(loop, head, visit)) return 1;
+    *due = 1;
+    return 0;
+}
+
+/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs. */
 EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
     if (loop->woken) {
         loop->woken = 0;
         evl__take_caught_signals(loop);
         if (EVL__XCHG(&loop->async_sent, 0)) loop->asyncs_due = 1;
     }
-    if (loop->signals_due) {
-        if (!evl__walk(loop, &loop->signals, evl__visit_signal)) return;
-        loop->signals_due = 0;
-    }
-    if (loop->children_due) {
-        if (!evl__walk(loop, &loop->children, evl__visit_child)) return;
-        loop->children_due = 0;
-    }
-    if (loop->asyncs_due) {
-        if (!evl__walk(loop, &loop->asyncs, evl__visit_async)) return;
-        loop->asyncs_due = 0;
-    }
+    if (evl__walk_due(loop, &loop->signals_due, &loop->signals, evl__visit_signal) &&
+        evl__walk_due(loop, &loop->children_due, &loop->children, evl__visit_child))
+        evl__walk_due(loop, &loop->asyncs_due, &loop->asyncs, evl__visit_async);
 }
 
 EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
