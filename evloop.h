@@ -1147,16 +1147,16 @@ EVL__PRIVATE EVL__COLD size_t evl__list_length_checked(const evl__node *head) {
     return count;
 }
 
-/* Makes every watcher on a list inactive without calling it (evl_deinit), after calling
-   release(loop, node) for each if given. */
+/* Makes every watcher on a list inactive without calling it (evl_deinit), calling
+   release(loop, node) for each if given.  Each node is unlinked (next = NULL) as it is reached, so
+   on a damaged list the walk also ends at a node it has already seen, and never releases one twice. */
 EVL__PRIVATE EVL__COLD void evl__detach_all(evl_loop *loop, evl__node *head, void (*release)(evl_loop *, evl__node *)) {
     size_t k, count = evl__list_length_checked(head);
     evl__node *n, *next;
-    for (n = head->next, k = 0; k < count; k++, n = n->next)
-        if (release) release(loop, n);
-    for (n = head->next, k = 0; k < count; k++, n = next) {
+    for (n = head->next, k = 0; k < count && n && n != head && n->next; k++, n = next) {
         next = n->next;
         n->next = NULL;
+        if (release) release(loop, n);
     }
     evl__list_init(head);
 }
@@ -1357,7 +1357,16 @@ EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__list_init(&wh->slot[level][slot]);
 }
 
-/* Calls visit for every timer in a list of the wheel; visit may unlink it. */
+/* evl_deinit: every timer inactive, the wheel's lists empty. */
+EVL__PRIVATE EVL__COLD void evl__wheel_detach_all(evl_loop *loop) {
+    unsigned level, slot;
+    evl__detach_all(loop, &loop->wheel.due, NULL);
+    evl__detach_all(loop, &loop->wheel.far_timers, NULL);
+    for (level = 0; level < EVL__WHEEL_LEVELS; level++)
+        for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__detach_all(loop, &loop->wheel.slot[level][slot], NULL);
+}
+
+/* Calls visit for every timer in a list of the wheel (evl_dump); visit must not change the list. */
 EVL__PRIVATE EVL__COLD void evl__timers_each(const evl__node *head, void (*visit)(evl_timer *, void *), void *arg) {
     size_t k, count = evl__list_length_checked(head);
     evl__node *n, *next;
@@ -1998,11 +2007,6 @@ EVL__PRIVATE void evl__release_async_of(evl_loop *loop, evl__node *n) {
     EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
 }
 
-EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
-    (void)unused;
-    evl__unlink(&t->link);
-}
-
 EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     if (!evl__loop_ok(loop)) return;
     /* In a child made by fork(), a loop that was running (in the forking callback, or on another
@@ -2024,7 +2028,7 @@ EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     evl__detach_all(loop, &loop->files, NULL);
     evl__detach_all(loop, &loop->prepares, NULL);
     evl__detach_all(loop, &loop->checks, NULL);
-    evl__wheel_each(&loop->wheel, evl__detach_timer, NULL);
+    evl__wheel_detach_all(loop);
     loop->refs = 0;
     loop->magic = 0;
 }

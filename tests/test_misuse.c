@@ -371,6 +371,60 @@ static void dump_and_deinit_end_on_a_corrupted_list(void) {
     fclose(devnull);
 }
 
+/* The same damage on an io list: the watcher in the middle initialised again and started (it is
+   neither first nor last, so the start cannot see it), then the last one stopped: b's next is b. */
+static void dump_and_deinit_end_on_a_list_that_loops_on_one_watcher(void) {
+    evl_loop loop;
+    evl_io a, b, c;
+    int p[3][2], i;
+    FILE *devnull = fopen(T_POSIX ? "/dev/null" : "NUL", "w");
+    CHECK(devnull != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < 3; i++) t_pipe(p[i]);
+    evl_io_init(&a, nop_io, p[0][0], EVL_READ);
+    evl_io_init(&b, nop_io, p[1][0], EVL_READ);
+    evl_io_init(&c, nop_io, p[2][0], EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &a), 0);
+    CHECK_EQ(evl_io_start(&loop, &b), 0);
+    CHECK_EQ(evl_io_start(&loop, &c), 0);
+    evl_io_init(&b, nop_io, p[1][1], EVL_WRITE);    /* the mistake (another descriptor, so the */
+                                                    /* kernel takes the start): b is now last */
+    CHECK_EQ(evl_io_start(&loop, &b), 0);
+    evl_io_stop(&loop, &c);
+    t_asserts_expected = 1;
+    evl_dump(&loop, devnull);
+    evl_deinit(&loop);
+    CHECK(t_asserts >= 1);
+    fclose(devnull);
+}
+
+/* evl_timer_init on an active timer, then a restart and a neighbour's stop, leave a wheel slot
+   that loops on itself: nothing at start can see it (the init wiped what would tell).  evl_dump
+   and evl_deinit still end, and report it. */
+static void dump_and_deinit_end_on_a_timer_initialised_while_active(void) {
+    evl_loop loop;
+    evl_timer a, b, c;
+    evl_time deadline;
+    FILE *devnull = fopen(T_POSIX ? "/dev/null" : "NUL", "w");
+    CHECK(devnull != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_timer_init(&a, nop_timer);
+    evl_timer_init(&b, nop_timer);
+    evl_timer_init(&c, nop_timer);
+    deadline = evl_now(&loop) + EVL_SEC(60);    /* one slot for the three */
+    evl_timer_start_at(&loop, &a, deadline, 0);
+    evl_timer_start_at(&loop, &b, deadline, 0);
+    evl_timer_start_at(&loop, &c, deadline, 0);
+    evl_timer_init(&b, nop_timer);              /* the mistake */
+    evl_timer_start_at(&loop, &b, deadline, 0);
+    evl_timer_stop(&loop, &c);                  /* now b's next is b */
+    t_asserts_expected = 1;
+    evl_dump(&loop, devnull);
+    evl_deinit(&loop);
+    CHECK(t_asserts >= 1);
+    fclose(devnull);
+}
+
 const t_case misuse_tests[] = {
     T(null_loop_is_refused_by_every_function_that_returns_int),
     T(null_watchers_are_refused_or_ignored),
@@ -389,5 +443,7 @@ const t_case misuse_tests[] = {
 #endif
     T(initialising_an_active_watcher_again_is_caught),
     T(dump_and_deinit_end_on_a_corrupted_list),
+    T(dump_and_deinit_end_on_a_list_that_loops_on_one_watcher),
+    T(dump_and_deinit_end_on_a_timer_initialised_while_active),
     T_END,
 };
