@@ -8,7 +8,7 @@
 
    SOURCE MAP (search for a title to jump to it)
    ==========
-     OVERVIEW, EXAMPLE, CONFIGURATION, BACKENDS, FIBERS, GUARANTEES, LIMITS    this comment
+     OVERVIEW, EXAMPLE, CONFIGURATION, BACKENDS, FIBERS, GUARANTEES, LIMITS, MISUSE    this comment
      Configuration                  macros, backend choice, which fiber switch
      Types                          every struct the user owns, the loop last
      API                            by topic: time, loop, descriptors, timers, signals, children,
@@ -207,6 +207,33 @@
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
        the assembly; MIPS n32, MIPS I, MIPS -msingle-float and PowerPC e500 (SPE) take ucontext;
        a C++ exception must not leave a fiber's function.
+
+   MISUSE
+   ======
+   What evloop does when it is used wrongly.  Refused: the call returns the error and changes
+   nothing.  Reported: EVLOOP_ASSERT fires (assert: an abort, unless NDEBUG), then the call changes
+   nothing.  Undefined: not detected; what follows is said where it matters.
+     - A NULL or never-initialised (zero-filled) watcher: refused by starts (-EINVAL; a timer or a
+       hook: reported); stops do nothing.
+     - A loop that is not initialised, or after evl_deinit: refused (-EINVAL; evl_timer_start and
+       evl_hook_start: reported).  evl_deinit and evl_stop do nothing.
+     - Starting a watcher that is active: -EALREADY, on its own loop or another (a hook: nothing;
+       a timer on its own loop restarts, as documented).  A timer active on another loop is
+       undefined: it moves to the new loop and the old loop still counts it.
+     - Stopping a watcher with another loop than its own: reported and ignored.  For a timer
+       undefined: it is stopped, and the wrong loop's count drops.
+     - *_init on an active watcher: its next start is refused (-EALREADY, reported) when it was
+       first or last on its loop's list; in the middle of the list, or for a timer, undefined: the
+       list is damaged and callbacks of the watchers around it may be lost or repeated.
+     - Freeing or moving the memory of an active watcher (stop it first; a callback may stop and
+       free any watcher), evl_fiber_start on a fiber that has not finished: undefined.
+     - evl_deinit from one of the loop's own callbacks: reported and ignored.  evl_init on a live
+       loop: -EBUSY if it watches signals; otherwise undefined (its descriptors leak and its
+       watchers still point into it).
+     - evl_run nested in the same loop: -EBUSY; on two threads at once: undefined.
+   Whatever the damage, evl_dump and evl_deinit end and do not crash: they walk each list a
+   bounded number of steps, stop at a NULL link or at a node they have already seen (reported),
+   and evl_deinit unlinks each watcher as it reaches it, so none is released twice.
 */
 #ifndef EVLOOP_H
 #define EVLOOP_H
