@@ -463,7 +463,8 @@ check-install:
 # callback checked against a reference model (tests/robust/model.h), under ASan+UBSan; a failure
 # prints the seed and the sequence shrunk to its shortest failing form.  tests/robust/fuzz_model.c
 # feeds libFuzzer's inputs to the same driver, from the seed corpus in tests/robust/corpus.
-#   make check-model     10^5 operations (MODEL_SEED=... to replay a run; the default is the time)
+#   make check-model     10^5 operations (MODEL_SEED=... to replay a run; the default is the time),
+#                        then 3*10^4 on the fallbacks (--nosys) and 3*10^4 on the poll backend
 #   make stress-model    10^7 operations in STRESS_JOBS parallel runs (part of `make stress`)
 #   make fuzz SECONDS=60 libFuzzer for that long; new inputs go to build/robust/fuzz-corpus
 #   make check-fuzz      the same for 10 s (part of check)
@@ -484,13 +485,21 @@ $(B)/robust/model-asan: tests/robust/model.c $(ROBUST_DEPS)
 	@mkdir -p $(B)/robust
 	$(CLANG) $(ROBUST_SAN) $(TESTWARN) -pthread $< -o $@
 
+$(B)/robust/model-poll-asan: tests/robust/model.c $(ROBUST_DEPS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CLANG) $(ROBUST_SAN) $(TESTWARN) -DEVLOOP_BACKEND_POLL -pthread $< -o $@
+
 $(B)/robust/fuzz_model: tests/robust/fuzz_model.c $(ROBUST_DEPS)
 	@mkdir -p $(B)/robust
 	$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(TESTWARN) -pthread $< -o $@
 
-check-model: $(B)/robust/model-asan
+check-model: $(B)/robust/model-asan $(B)/robust/model-poll-asan
 	@echo "== model-based random testing: $(MODEL_OPS) operations under ASan+UBSan (seed $(MODEL_SEED))"
 	$(ROBUST_ENV) nice ./$(B)/robust/model-asan --ops $(MODEL_OPS) --seed $(MODEL_SEED)
+	@echo "== the same on the fallbacks: epoll_pwait2 and pidfd_open refused (timerfd, SIGCHLD)"
+	$(ROBUST_ENV) nice ./$(B)/robust/model-asan --nosys --ops $$(( $(MODEL_OPS) * 3 / 10 )) --seed $(MODEL_SEED)
+	@echo "== the same on the poll backend"
+	$(ROBUST_ENV) nice ./$(B)/robust/model-poll-asan --ops $$(( $(MODEL_OPS) * 3 / 10 )) --seed $(MODEL_SEED)
 
 stress-model: $(B)/robust/model-asan
 	@echo "== model-based random testing: $(STRESS_OPS) operations in $(STRESS_JOBS) runs (seed $(MODEL_SEED))"

@@ -1,11 +1,12 @@
 /* model.c - model-based random testing of the whole watcher API (see model.h for what is checked).
 
-     model [--ops N] [--len L] [--seed S] [--seconds T]
+     model [--ops N] [--len L] [--seed S] [--seconds T] [--nosys]
          N operations in all (default 100000), in sequences of L (default 1000), each sequence from
          its own seed derived from S (default: the time), stopping early after T seconds if given.
          Each sequence runs in a child process, so a crash or a hang (20 s) is a failure like a
          failed check.  A failure prints the seed, then shrinks the sequence to a shorter one that
-         still fails and prints it, with the command that replays it.
+         still fails and prints it, with the command that replays it.  --nosys refuses
+         epoll_pwait2 and pidfd_open (ENOSYS), so the loop runs on its fallbacks.
      model --replay HEX
          runs one sequence given as hex bytes (what a failure prints), in this process.
      model [--seed S] [--len L] --emit DIR
@@ -17,7 +18,39 @@
 #include "model.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#endif
+
+/* --nosys: epoll_pwait2 and pidfd_open fail with ENOSYS in this process and its children, as on a
+   kernel before 5.3, so the loop takes its fallbacks (a timerfd, SIGCHLD for children).  0 or -1. */
+static int refuse_new_syscalls(void) {
+#if defined(__linux__) && defined(__x86_64__) && defined(SECCOMP_MODE_FILTER)
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 434 /* pidfd_open */, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 441 /* epoll_pwait2 */, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(sizeof code / sizeof code[0]);
+    prog.filter = code;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) return -1;
+    return syscall(434, getpid(), 0) < 0 && errno == ENOSYS ? 0 : -1;
+#else
+    return -1;
+#endif
+}
 
 static uint64_t rng_state;
 
@@ -161,7 +194,7 @@ static int emit_corpus(const char *dir, unsigned long long seed, unsigned long l
 int main(int argc, char **argv) {
     unsigned long long total_ops = 100000, len = 1000, seed = (unsigned long long)time(NULL), seq;
     double seconds = 0;
-    int i, failed = 0, passed = 0;
+    int i, failed = 0, passed = 0, nosys = 0;
     unsigned char *data;
     evl_time start = m_clock();
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -172,18 +205,23 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--len") && i + 1 < argc) len = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--nosys")) nosys = 1;
         else {
-            fprintf(stderr, "usage: model [--ops N] [--len L] [--seed S] [--seconds T] | --replay HEX\n");
+            fprintf(stderr, "usage: model [--ops N] [--len L] [--seed S] [--seconds T] [--nosys] | --replay HEX\n");
             return 2;
         }
     }
     if (len == 0) len = 1;
+    if (nosys && refuse_new_syscalls() < 0) {
+        printf("--nosys: cannot install the seccomp filter\n0 passed, 1 failed\n");
+        return 1;
+    }
     stats = (m_stats *)mmap(NULL, sizeof *stats, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (stats == MAP_FAILED) return 2;
     memset(stats, 0, sizeof *stats);
     data = (unsigned char *)malloc(len * M_OP_SIZE);
-    printf("model: seed %llu, %llu operations in sequences of %llu (backend %s)\n", seed, total_ops, len,
-           evl_backend_name());
+    printf("model: seed %llu, %llu operations in sequences of %llu (backend %s%s)\n", seed, total_ops, len,
+           evl_backend_name(), nosys ? ", epoll_pwait2 and pidfd_open refused: timerfd and SIGCHLD" : "");
     for (seq = 0; seq * len < total_ops; seq++) {
         uint64_t s = seed * 1000003ull + seq;
         generate(s, data, len);
