@@ -1,8 +1,9 @@
 /* model.c - model-based random testing of the whole watcher API (see model.h for what is checked).
 
-     model [--ops N] [--len L] [--seed S] [--seconds T] [--nosys]
+     model [--ops N] [--len L] [--seed S] [--first K] [--seconds T] [--nosys]
          N operations in all (default 100000), in sequences of L (default 1000), each sequence from
-         its own seed derived from S (default: the time), stopping early after T seconds if given.
+         its own seed derived from S (default: the time), from the K-th sequence on (default 0),
+         stopping early after T seconds if given.
          Each sequence runs in a child process, so a crash or a hang (20 s) is a failure like a
          failed check.  A failure prints the seed, then shrinks the sequence to a shorter one that
          still fails and prints it, with the command that replays it.  --nosys refuses
@@ -93,7 +94,11 @@ static void generate(uint64_t seed, unsigned char *out, size_t ops) {
 
 static m_stats *stats;                          /* shared with the children */
 
-/* Runs a sequence in a child process: 1 if it passed. */
+/* How the last run in a child ended: its wait status (0: passed). */
+static int last_status;
+
+/* Runs a sequence in a child process: 1 if it passed.  A hang is a failure too: the child has
+   20 s plus a second per 100 operations. */
 static int passes(const unsigned char *data, size_t ops, int quiet) {
     pid_t pid;
     int status;
@@ -109,13 +114,23 @@ static int passes(const unsigned char *data, size_t ops, int quiet) {
             int devnull = open("/dev/null", O_WRONLY);
             if (devnull >= 0) dup2(devnull, 2), close(devnull);
         }
-        alarm(20);                              /* a hang is a failure too */
+        alarm((unsigned)(20 + ops / 100));
         m_run_sequence(data, ops * M_OP_SIZE, 0, stats);
         _exit(0);
     }
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    last_status = status;
+    if (!quiet && WIFSIGNALED(status))
+        printf("the run was killed by signal %d (%s)\n", WTERMSIG(status),
+               WTERMSIG(status) == SIGALRM ? "it hung" : strsignal(WTERMSIG(status)));
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A shorter sequence is kept only if it fails the way the original did (a failed check, a crash,
+   a hang), so that shrinking does not wander off to another failure. */
+static int fails_alike(const unsigned char *data, size_t ops, int status) {
+    return !passes(data, ops, 1) && last_status == status;
 }
 
 static void print_sequence(const unsigned char *data, size_t ops) {
@@ -136,13 +151,14 @@ static void print_sequence(const unsigned char *data, size_t ops) {
 static size_t shrink(unsigned char *data, size_t ops) {
     unsigned char *trial = (unsigned char *)malloc(ops * M_OP_SIZE + 1);
     size_t chunk, i, runs = 0;
+    int status = last_status;
     for (chunk = ops / 2; chunk >= 1 && runs < 4000; chunk /= 2) {
         for (i = 0; i + chunk <= ops && runs < 4000;) {
             size_t n = ops - chunk;
             memcpy(trial, data, i * M_OP_SIZE);
             memcpy(trial + i * M_OP_SIZE, data + (i + chunk) * M_OP_SIZE, (ops - i - chunk) * M_OP_SIZE);
             runs++;
-            if (!passes(trial, n, 1)) {
+            if (fails_alike(trial, n, status)) {
                 memcpy(data, trial, n * M_OP_SIZE);
                 ops = n;
             } else {
@@ -154,7 +170,7 @@ static size_t shrink(unsigned char *data, size_t ops) {
         if (!(data[i * M_OP_SIZE] & M_IN_CALLBACK)) continue;
         data[i * M_OP_SIZE] &= (unsigned char)~M_IN_CALLBACK;
         runs++;
-        if (passes(data, ops, 1)) data[i * M_OP_SIZE] |= M_IN_CALLBACK;
+        if (!fails_alike(data, ops, status)) data[i * M_OP_SIZE] |= M_IN_CALLBACK;
     }
     free(trial);
     printf("shrunk in %zu runs to %zu operations\n", runs, ops);
@@ -192,7 +208,7 @@ static int emit_corpus(const char *dir, unsigned long long seed, unsigned long l
 }
 
 int main(int argc, char **argv) {
-    unsigned long long total_ops = 100000, len = 1000, seed = (unsigned long long)time(NULL), seq;
+    unsigned long long total_ops = 100000, len = 1000, seed = (unsigned long long)time(NULL), seq, first = 0;
     double seconds = 0;
     int i, failed = 0, passed = 0, nosys = 0;
     unsigned char *data;
@@ -206,8 +222,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--nosys")) nosys = 1;
+        else if (!strcmp(argv[i], "--first") && i + 1 < argc) first = strtoull(argv[++i], NULL, 0);
         else {
-            fprintf(stderr, "usage: model [--ops N] [--len L] [--seed S] [--seconds T] [--nosys] | --replay HEX\n");
+            fprintf(stderr, "usage: model [--ops N] [--len L] [--seed S] [--first K] [--seconds T] [--nosys] | --replay HEX\n");
             return 2;
         }
     }
@@ -222,16 +239,18 @@ int main(int argc, char **argv) {
     data = (unsigned char *)malloc(len * M_OP_SIZE);
     printf("model: seed %llu, %llu operations in sequences of %llu (backend %s%s)\n", seed, total_ops, len,
            evl_backend_name(), nosys ? ", epoll_pwait2 and pidfd_open refused: timerfd and SIGCHLD" : "");
-    for (seq = 0; seq * len < total_ops; seq++) {
+    for (seq = first; (seq - first) * len < total_ops; seq++) {
         uint64_t s = seed * 1000003ull + seq;
         generate(s, data, len);
         if (passes(data, len, 0)) {
             passed++;
+            if (passed % 100 == 0)
+                printf("  %d sequences, %llu operations, %.0f s\n", passed, stats->ops, (double)(m_clock() - start) / 1e9);
         } else {
             size_t n;
             failed++;
-            printf("FAIL  sequence %llu of seed %llu (sequence seed %llu); shrinking...\n", seq, seed,
-                   (unsigned long long)s);
+            printf("FAIL  sequence %llu of seed %llu (again: model --seed %llu --len %llu --first %llu --ops %llu); "
+                   "shrinking...\n", seq, seed, seed, len, seq, len);
             n = shrink(data, len);
             print_sequence(data, n);
             printf("the shortest sequence, run again:\n");
