@@ -457,3 +457,69 @@ check-install:
 	    mkdir -p $(B)/stage/prog; sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;/^```/q' | sed '/^```/d' > $(B)/stage/prog/main.c; \
 	    $(CC) $(STRICT) -Werror $$(cat $(B)/stage/cflags) $(B)/stage/prog/main.c -o $(B)/stage/prog/main && \
 	    ./$(B)/stage/prog/main < /dev/null > /dev/null && echo "   README's first program builds against the installed headers and runs"
+
+# ---- robustness: model-based random testing and fuzzing (issue 12) --------------------------------
+# tests/robust/model.c drives the whole watcher API with seeded random operation sequences, each
+# callback checked against a reference model (tests/robust/model.h), under ASan+UBSan; a failure
+# prints the seed and the sequence shrunk to its shortest failing form.  tests/robust/fuzz_model.c
+# feeds libFuzzer's inputs to the same driver, from the seed corpus in tests/robust/corpus.
+#   make check-model     10^5 operations (MODEL_SEED=... to replay a run; the default is the time),
+#                        then 3*10^4 on the fallbacks (--nosys) and 3*10^4 on the poll backend
+#   make stress-model    10^7 operations in STRESS_JOBS parallel runs (part of `make stress`)
+#   make fuzz SECONDS=60 libFuzzer for that long; new inputs go to build/robust/fuzz-corpus
+#   make check-fuzz      the same for 10 s (part of check)
+
+MODEL_SEED  ?= $(shell date +%s)
+MODEL_OPS   ?= 100000
+STRESS_OPS  ?= 10000000
+STRESS_JOBS ?= 2
+SECONDS     ?= 60
+ROBUST_DEPS = tests/robust/model.h $(HEADERS)
+ROBUST_SAN  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ROBUST_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+FUZZ_FLAGS  = -handle_usr1=0 -handle_usr2=0 -timeout=20 -max_len=2048
+
+.PHONY: check-model stress-model stress fuzz check-fuzz
+
+$(B)/robust/model-asan: tests/robust/model.c $(ROBUST_DEPS)
+	@mkdir -p $(B)/robust
+	$(CLANG) $(ROBUST_SAN) $(TESTWARN) -pthread $< -o $@
+
+$(B)/robust/model-poll-asan: tests/robust/model.c $(ROBUST_DEPS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CLANG) $(ROBUST_SAN) $(TESTWARN) -DEVLOOP_BACKEND_POLL -pthread $< -o $@
+
+$(B)/robust/fuzz_model: tests/robust/fuzz_model.c $(ROBUST_DEPS)
+	@mkdir -p $(B)/robust
+	$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(TESTWARN) -pthread $< -o $@
+
+check-model: $(B)/robust/model-asan $(B)/robust/model-poll-asan
+	@echo "== model-based random testing: $(MODEL_OPS) operations under ASan+UBSan (seed $(MODEL_SEED))"
+	$(ROBUST_ENV) nice ./$(B)/robust/model-asan --ops $(MODEL_OPS) --seed $(MODEL_SEED)
+	@echo "== the same on the fallbacks: epoll_pwait2 and pidfd_open refused (timerfd, SIGCHLD)"
+	$(ROBUST_ENV) nice ./$(B)/robust/model-asan --nosys --ops $$(( $(MODEL_OPS) * 3 / 10 )) --seed $(MODEL_SEED)
+	@echo "== the same on the poll backend"
+	$(ROBUST_ENV) nice ./$(B)/robust/model-poll-asan --ops $$(( $(MODEL_OPS) * 3 / 10 )) --seed $(MODEL_SEED)
+
+stress-model: $(B)/robust/model-asan
+	@echo "== model-based random testing: $(STRESS_OPS) operations in $(STRESS_JOBS) runs (seed $(MODEL_SEED))"
+	@set -e; pids=""; for j in $$(seq 1 $(STRESS_JOBS)); do \
+	    $(ROBUST_ENV) nice ./$(B)/robust/model-asan --ops $$(( $(STRESS_OPS) / $(STRESS_JOBS) )) --len 10000 \
+	        --seed $$(( $(MODEL_SEED) + $$j )) > $(B)/robust/stress-$$j.out 2>&1 & pids="$$pids $$!"; done; \
+	    rc=0; for p in $$pids; do wait $$p || rc=1; done; \
+	    for j in $$(seq 1 $(STRESS_JOBS)); do tail -n 2 $(B)/robust/stress-$$j.out; done; \
+	    if [ $$rc != 0 ]; then cat $(B)/robust/stress-*.out; fi; exit $$rc
+
+stress: stress-model
+
+fuzz: $(B)/robust/fuzz_model
+	@echo "== libFuzzer on the model driver for $(SECONDS) s (new inputs: $(B)/robust/fuzz-corpus)"
+	@mkdir -p $(B)/robust/fuzz-corpus
+	$(ROBUST_ENV) ./$(B)/robust/fuzz_model $(FUZZ_FLAGS) -max_total_time=$(SECONDS) -print_final_stats=1 \
+	    $(B)/robust/fuzz-corpus tests/robust/corpus
+	@echo "   corpus: $$(ls $(B)/robust/fuzz-corpus | wc -l) new inputs, $$(ls tests/robust/corpus | wc -l) committed"
+
+check-fuzz:
+	@$(MAKE) -s fuzz SECONDS=10
+
+check: check-model check-fuzz

@@ -8,7 +8,7 @@
 
    SOURCE MAP (search for a title to jump to it)
    ==========
-     OVERVIEW, EXAMPLE, CONFIGURATION, BACKENDS, FIBERS, GUARANTEES, LIMITS    this comment
+     OVERVIEW, EXAMPLE, CONFIGURATION, BACKENDS, FIBERS, GUARANTEES, LIMITS, MISUSE    this comment
      Configuration                  macros, backend choice, which fiber switch
      Types                          every struct the user owns, the loop last
      API                            by topic: time, loop, descriptors, timers, signals, children,
@@ -207,6 +207,33 @@
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
        the assembly; MIPS n32, MIPS I, MIPS -msingle-float and PowerPC e500 (SPE) take ucontext;
        a C++ exception must not leave a fiber's function.
+
+   MISUSE
+   ======
+   What evloop does when it is used wrongly.  Refused: the call returns the error and changes
+   nothing.  Reported: EVLOOP_ASSERT fires (assert: an abort, unless NDEBUG), then the call changes
+   nothing.  Undefined: not detected; what follows is said where it matters.
+     - A NULL or never-initialised (zero-filled) watcher: refused by starts (-EINVAL; a timer or a
+       hook: reported); stops do nothing.
+     - A loop that is not initialised, or after evl_deinit: refused (-EINVAL; evl_timer_start and
+       evl_hook_start: reported).  evl_deinit and evl_stop do nothing.
+     - Starting a watcher that is active: -EALREADY, on its own loop or another (a hook: nothing;
+       a timer on its own loop restarts, as documented).  A timer active on another loop is
+       undefined: it moves to the new loop and the old loop still counts it.
+     - Stopping a watcher with another loop than its own: reported and ignored.  For a timer
+       undefined: it is stopped, and the wrong loop's count drops.
+     - *_init on an active watcher: its next start is refused (-EALREADY, reported) when it was
+       first or last on its loop's list; in the middle of the list, or for a timer, undefined: the
+       list is damaged and callbacks of the watchers around it may be lost or repeated.
+     - Freeing or moving the memory of an active watcher (stop it first; a callback may stop and
+       free any watcher), evl_fiber_start on a fiber that has not finished: undefined.
+     - evl_deinit from one of the loop's own callbacks: reported and ignored.  evl_init on a live
+       loop: -EBUSY if it watches signals; otherwise undefined (its descriptors leak and its
+       watchers still point into it).
+     - evl_run nested in the same loop: -EBUSY; on two threads at once: undefined.
+   Whatever the damage, evl_dump and evl_deinit end and do not crash: they walk each list a
+   bounded number of steps, stop at a NULL link or at a node they have already seen (reported),
+   and evl_deinit unlinks each watcher as it reaches it, so none is released twice.
 */
 #ifndef EVLOOP_H
 #define EVLOOP_H
@@ -1147,16 +1174,16 @@ EVL__PRIVATE EVL__COLD size_t evl__list_length_checked(const evl__node *head) {
     return count;
 }
 
-/* Makes every watcher on a list inactive without calling it (evl_deinit), after calling
-   release(loop, node) for each if given. */
+/* Makes every watcher on a list inactive without calling it (evl_deinit), calling
+   release(loop, node) for each if given.  Each node is unlinked (next = NULL) as it is reached, so
+   on a damaged list the walk also ends at a node it has already seen, and never releases one twice. */
 EVL__PRIVATE EVL__COLD void evl__detach_all(evl_loop *loop, evl__node *head, void (*release)(evl_loop *, evl__node *)) {
     size_t k, count = evl__list_length_checked(head);
     evl__node *n, *next;
-    for (n = head->next, k = 0; k < count; k++, n = n->next)
-        if (release) release(loop, n);
-    for (n = head->next, k = 0; k < count; k++, n = next) {
+    for (n = head->next, k = 0; k < count && n && n != head && n->next; k++, n = next) {
         next = n->next;
         n->next = NULL;
+        if (release) release(loop, n);
     }
     evl__list_init(head);
 }
@@ -1357,7 +1384,16 @@ EVL__PRIVATE void evl__wheel_init(evl__wheel *wh, evl_time now) {
         for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__list_init(&wh->slot[level][slot]);
 }
 
-/* Calls visit for every timer in a list of the wheel; visit may unlink it. */
+/* evl_deinit: every timer inactive, the wheel's lists empty. */
+EVL__PRIVATE EVL__COLD void evl__wheel_detach_all(evl_loop *loop) {
+    unsigned level, slot;
+    evl__detach_all(loop, &loop->wheel.due, NULL);
+    evl__detach_all(loop, &loop->wheel.far_timers, NULL);
+    for (level = 0; level < EVL__WHEEL_LEVELS; level++)
+        for (slot = 0; slot < EVL__WHEEL_SLOTS; slot++) evl__detach_all(loop, &loop->wheel.slot[level][slot], NULL);
+}
+
+/* Calls visit for every timer in a list of the wheel (evl_dump); visit must not change the list. */
 EVL__PRIVATE EVL__COLD void evl__timers_each(const evl__node *head, void (*visit)(evl_timer *, void *), void *arg) {
     size_t k, count = evl__list_length_checked(head);
     evl__node *n, *next;
@@ -1698,6 +1734,9 @@ EVL__PRIVATE EVL__COLD int evl__signals_listed(const evl_loop *loop) {
 EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
     int rc;
     if (loop->sig_users[signum]++ > 0) return !evl__signal_in(loop->sig_recorded, signum);
+    /* A delivery caught before the last watcher stopped, and not handled then, belongs to no one:
+       a watcher starting now must not be called for it. */
+    EVL__FETCH_AND(&loop->sig_pending[evl__signal_word(signum)], ~evl__signal_bit(signum));
     rc = evl__backend_signal_start(loop, signum);
     if (rc < 0) {
         loop->sig_users[signum]--;
@@ -1758,11 +1797,24 @@ EVLOOP_API void evl_signal_init(evl_signal *s, evl_signal_cb cb, int signum) {
     s->kind = EVL__KIND_SIGNAL;
 }
 
+/* What was caught of signum before a new watcher starts is owed to the watchers already active:
+   they get it, the new one does not. */
+EVL__PRIVATE EVL__COLD void evl__settle_caught_signal(evl_loop *loop, int signum) {
+    uint32_t bit = evl__signal_bit(signum);
+    evl__node *n;
+    if (!(EVL__FETCH_AND(&loop->sig_pending[evl__signal_word(signum)], ~bit) & bit)) return;
+    for (n = loop->signals.next; n != &loop->signals; n = n->next)
+        if (EVL__CONTAINER(n, evl_signal, link)->signum == signum) EVL__CONTAINER(n, evl_signal, link)->pending = 1;
+    loop->signals_due = 1;
+    if (loop->child_watchers_by_signal && signum == evl__os_sigchld()) loop->children_due = 1;
+}
+
 EVLOOP_API EVL__COLD int evl_signal_start(evl_loop *loop, evl_signal *s) {
     int rc;
     EVL__REFUSE_BAD_START(loop, s, EVL__KIND_SIGNAL);
     if (evl__initialised_while_active(&loop->signals, &s->link)) return -EALREADY;
     if (s->signum < 1 || s->signum > EVL__MAX_SIGNAL || !evl__os_signal_valid(s->signum)) return -EINVAL;
+    evl__settle_caught_signal(loop, s->signum);
     rc = evl__signal_acquire(loop, s->signum);
     if (rc < 0) return rc;
     s->pending = 0;
@@ -1892,26 +1944,29 @@ EVL__PRIVATE EVL__NOINLINE void evl__take_caught_signals(evl_loop *loop) {
         loop->children_due = 1;
 }
 
-/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs.  Each
-   flag is cleared only once its walk completed, so work cut short by evl_stop is resumed. */
+/* Walks a list whose work was announced by *due.  The flag is cleared before the walk, so that
+   work a callback announces during it (a start that settles caught signals, a child watcher that
+   must look once) is done in the next pass, and set again if evl_stop cut the walk short, so that
+   the rest is resumed.  Returns 0 when cut short. */
+EVL__PRIVATE int evl__walk_due(evl_loop *loop, unsigned char *due, evl__node *head,
+                               void (*visit)(evl_loop *, evl__node *)) {
+    if (!*due) return 1;
+    *due = 0;
+    if (evl__walk(loop, head, visit)) return 1;
+    *due = 1;
+    return 0;
+}
+
+/* Work announced through the wake-up: signals, children watched through SIGCHLD, asyncs. */
 EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
     if (loop->woken) {
         loop->woken = 0;
         evl__take_caught_signals(loop);
         if (EVL__XCHG(&loop->async_sent, 0)) loop->asyncs_due = 1;
     }
-    if (loop->signals_due) {
-        if (!evl__walk(loop, &loop->signals, evl__visit_signal)) return;
-        loop->signals_due = 0;
-    }
-    if (loop->children_due) {
-        if (!evl__walk(loop, &loop->children, evl__visit_child)) return;
-        loop->children_due = 0;
-    }
-    if (loop->asyncs_due) {
-        if (!evl__walk(loop, &loop->asyncs, evl__visit_async)) return;
-        loop->asyncs_due = 0;
-    }
+    if (evl__walk_due(loop, &loop->signals_due, &loop->signals, evl__visit_signal) &&
+        evl__walk_due(loop, &loop->children_due, &loop->children, evl__visit_child))
+        evl__walk_due(loop, &loop->asyncs_due, &loop->asyncs, evl__visit_async);
 }
 
 EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
@@ -1979,11 +2034,6 @@ EVL__PRIVATE void evl__release_async_of(evl_loop *loop, evl__node *n) {
     EVL__STORE(&EVL__CONTAINER(n, evl_async, link)->loop, (evl_loop *)NULL);
 }
 
-EVL__PRIVATE void evl__detach_timer(evl_timer *t, void *unused) {
-    (void)unused;
-    evl__unlink(&t->link);
-}
-
 EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     if (!evl__loop_ok(loop)) return;
     /* In a child made by fork(), a loop that was running (in the forking callback, or on another
@@ -2005,7 +2055,7 @@ EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     evl__detach_all(loop, &loop->files, NULL);
     evl__detach_all(loop, &loop->prepares, NULL);
     evl__detach_all(loop, &loop->checks, NULL);
-    evl__wheel_each(&loop->wheel, evl__detach_timer, NULL);
+    evl__wheel_detach_all(loop);
     loop->refs = 0;
     loop->magic = 0;
 }

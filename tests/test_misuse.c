@@ -371,6 +371,144 @@ static void dump_and_deinit_end_on_a_corrupted_list(void) {
     fclose(devnull);
 }
 
+#if T_POSIX
+/* After evl_deinit the loop is refused by every start: an error where the function returns one,
+   EVLOOP_ASSERT where it cannot; nothing is left active. */
+static void every_start_on_a_deinitialised_loop_is_refused(void) {
+    evl_loop loop;
+    evl_io w;
+    evl_timer t;
+    evl_signal s;
+    evl_child c;
+    evl_async a;
+    evl_hook h;
+    int fds[2];
+    pid_t pid = t_fork_sleeper();
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_deinit(&loop);
+    t_pipe(fds);
+    evl_io_init(&w, nop_io, fds[0], EVL_READ);
+    evl_timer_init(&t, nop_timer);
+    evl_signal_init(&s, nop_signal, SIGUSR1);
+    evl_child_init(&c, nop_child, pid);
+    evl_async_init(&a, nop_async);
+    evl_hook_init(&h, nop_hook, EVL_PREPARE);
+    CHECK_EQ(evl_io_start(&loop, &w), -EINVAL);
+    CHECK_EQ(evl_signal_start(&loop, &s), -EINVAL);
+    CHECK_EQ(evl_child_start(&loop, &c), -EINVAL);
+    CHECK_EQ(evl_async_start(&loop, &a), -EINVAL);
+    t_asserts_expected = 1;
+    evl_timer_start(&loop, &t, EVL_MS(1), 0);
+    evl_hook_start(&loop, &h);
+    CHECK_EQ(t_asserts, 2);
+    CHECK(!evl_io_active(&w) && !evl_timer_active(&t) && s.link.next == NULL && c.link.next == NULL &&
+          a.link.next == NULL && h.link.next == NULL);
+#if EVLOOP_HAS_FIBERS
+    {
+        evl_fiber f;
+        CHECK_EQ(evl_fiber_start(&loop, &f, NULL, 0, (evl_fiber_fn)(void (*)(void))nop_hook, NULL), -EINVAL);
+    }
+#endif
+    CHECK_EQ(evl_run(&loop, 0), -EINVAL);
+    kill(pid, SIGKILL);
+}
+
+/* A watcher active on one loop is refused by another: -EALREADY, or a no-op for a hook (whose
+   start returns nothing); neither loop's count moves. */
+static void a_watcher_active_on_one_loop_is_refused_by_another(void) {
+    evl_loop a, b;
+    evl_io w;
+    evl_signal s;
+    evl_child c;
+    evl_async as;
+    evl_hook h;
+    int fds[2];
+    pid_t pid = t_fork_sleeper();
+    CHECK_EQ(evl_init(&a), 0);
+    CHECK_EQ(evl_init(&b), 0);
+    t_pipe(fds);
+    evl_io_init(&w, nop_io, fds[0], EVL_READ);
+    evl_signal_init(&s, nop_signal, SIGUSR1);
+    evl_child_init(&c, nop_child, pid);
+    evl_async_init(&as, nop_async);
+    evl_hook_init(&h, nop_hook, EVL_CHECK);
+    CHECK_EQ(evl_io_start(&a, &w), 0);
+    CHECK_EQ(evl_signal_start(&a, &s), 0);
+    CHECK_EQ(evl_child_start(&a, &c), 0);
+    CHECK_EQ(evl_async_start(&a, &as), 0);
+    evl_hook_start(&a, &h);
+    CHECK_EQ(evl_io_start(&b, &w), -EALREADY);
+    CHECK_EQ(evl_signal_start(&b, &s), -EALREADY);
+    CHECK_EQ(evl_child_start(&b, &c), -EALREADY);
+    CHECK_EQ(evl_async_start(&b, &as), -EALREADY);
+    evl_hook_start(&b, &h);
+    t_asserts_expected = 1;                     /* reset's stop with the wrong loop is reported */
+    CHECK_EQ(evl_io_reset(&b, &w, fds[0], EVL_READ), -EALREADY);
+    CHECK_EQ(t_asserts, 1);
+    CHECK_EQ(evl_run(&b, 0), 0);
+    CHECK_EQ(evl_run(&a, 0), 5);
+    evl_deinit(&b);                             /* b never had them: a keeps all five */
+    CHECK(evl_io_active(&w) && h.link.next != NULL);
+    CHECK_EQ(evl_run(&a, 0), 5);
+    kill(pid, SIGKILL);
+    evl_deinit(&a);
+}
+#endif
+
+/* The same damage on an io list: the watcher in the middle initialised again and started (it is
+   neither first nor last, so the start cannot see it), then the last one stopped: b's next is b. */
+static void dump_and_deinit_end_on_a_list_that_loops_on_one_watcher(void) {
+    evl_loop loop;
+    evl_io a, b, c;
+    int p[3][2], i;
+    FILE *devnull = fopen(T_POSIX ? "/dev/null" : "NUL", "w");
+    CHECK(devnull != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < 3; i++) t_pipe(p[i]);
+    evl_io_init(&a, nop_io, p[0][0], EVL_READ);
+    evl_io_init(&b, nop_io, p[1][0], EVL_READ);
+    evl_io_init(&c, nop_io, p[2][0], EVL_READ);
+    CHECK_EQ(evl_io_start(&loop, &a), 0);
+    CHECK_EQ(evl_io_start(&loop, &b), 0);
+    CHECK_EQ(evl_io_start(&loop, &c), 0);
+    evl_io_init(&b, nop_io, p[1][1], EVL_WRITE);    /* the mistake (another descriptor, so the */
+                                                    /* kernel takes the start): b is now last */
+    CHECK_EQ(evl_io_start(&loop, &b), 0);
+    evl_io_stop(&loop, &c);
+    t_asserts_expected = 1;
+    evl_dump(&loop, devnull);
+    evl_deinit(&loop);
+    CHECK(t_asserts >= 1);
+    fclose(devnull);
+}
+
+/* evl_timer_init on an active timer, then a restart and a neighbour's stop, leave a wheel slot
+   that loops on itself: nothing at start can see it (the init wiped what would tell).  evl_dump
+   and evl_deinit still end, and report it. */
+static void dump_and_deinit_end_on_a_timer_initialised_while_active(void) {
+    evl_loop loop;
+    evl_timer a, b, c;
+    evl_time deadline;
+    FILE *devnull = fopen(T_POSIX ? "/dev/null" : "NUL", "w");
+    CHECK(devnull != NULL);
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_timer_init(&a, nop_timer);
+    evl_timer_init(&b, nop_timer);
+    evl_timer_init(&c, nop_timer);
+    deadline = evl_now(&loop) + EVL_SEC(60);    /* one slot for the three */
+    evl_timer_start_at(&loop, &a, deadline, 0);
+    evl_timer_start_at(&loop, &b, deadline, 0);
+    evl_timer_start_at(&loop, &c, deadline, 0);
+    evl_timer_init(&b, nop_timer);              /* the mistake */
+    evl_timer_start_at(&loop, &b, deadline, 0);
+    evl_timer_stop(&loop, &c);                  /* now b's next is b */
+    t_asserts_expected = 1;
+    evl_dump(&loop, devnull);
+    evl_deinit(&loop);
+    CHECK(t_asserts >= 1);
+    fclose(devnull);
+}
+
 const t_case misuse_tests[] = {
     T(null_loop_is_refused_by_every_function_that_returns_int),
     T(null_watchers_are_refused_or_ignored),
@@ -389,5 +527,11 @@ const t_case misuse_tests[] = {
 #endif
     T(initialising_an_active_watcher_again_is_caught),
     T(dump_and_deinit_end_on_a_corrupted_list),
+#if T_POSIX
+    T(every_start_on_a_deinitialised_loop_is_refused),
+    T(a_watcher_active_on_one_loop_is_refused_by_another),
+#endif
+    T(dump_and_deinit_end_on_a_list_that_loops_on_one_watcher),
+    T(dump_and_deinit_end_on_a_timer_initialised_while_active),
     T_END,
 };

@@ -83,6 +83,75 @@ static void every_watcher_of_a_signal_is_called(void) {
     evl_deinit(&loop);
 }
 
+/* A delivery still pending when the last watcher of its signal stops belongs to no one: a
+   watcher started later must not be called for it (it arrived before that start). */
+static void a_signal_pending_at_the_last_stop_is_not_given_to_a_later_watcher(void) {
+    evl_loop loop;
+    caught a, b;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &a, SIGUSR1);
+    raise(SIGUSR1);                             /* caught, not yet handled by the loop */
+    evl_signal_stop(&loop, &a.s);
+    watch(&loop, &b, SIGUSR1);
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
+    CHECK_EQ(a.calls, 0);
+    CHECK_EQ(b.calls, 0);
+    raise(SIGUSR1);                             /* one after the start is b's */
+    CHECK(t_run_until(&loop, &b.calls, EVL_SEC(5)));
+    CHECK_EQ(b.calls, 1);
+    evl_deinit(&loop);
+}
+
+/* The same while another watcher of the signal is active: the delivery is that watcher's alone. */
+static void a_signal_caught_before_a_start_is_not_given_to_the_new_watcher(void) {
+    evl_loop loop;
+    caught a, b;
+    CHECK_EQ(evl_init(&loop), 0);
+    watch(&loop, &a, SIGUSR1);
+    raise(SIGUSR1);                             /* caught, not yet handled by the loop */
+    watch(&loop, &b, SIGUSR1);
+    CHECK(t_run_until(&loop, &a.calls, EVL_SEC(5)));
+    CHECK_EQ(evl_run(&loop, EVL_MS(20)), 2);
+    CHECK_EQ(a.calls, 1);
+    CHECK_EQ(b.calls, 0);
+    raise(SIGUSR1);                             /* one after both starts is for both */
+    CHECK(t_run_until(&loop, &b.calls, EVL_SEC(5)));
+    CHECK_EQ(a.calls, 2);
+    evl_deinit(&loop);
+}
+
+static void start_a_second_watcher(evl_loop *loop, evl_signal *s, int signum) {
+    caught *c = (caught *)s->data, *second = c + 1;
+    (void)signum;
+    c->calls++;
+    if (c->calls == 1) {
+        raise(SIGUSR2);                         /* caught during the walk: for this watcher only */
+        memset(second, 0, sizeof *second);
+        evl_signal_init(&second->s, on_signal, SIGUSR2);
+        second->s.data = second;
+        CHECK_EQ(evl_signal_start(loop, &second->s), 0);
+    }
+}
+
+/* A start from inside a signal callback hands what was caught before it to the watchers that
+   were active: the one already called in this pass is called again, not forgotten. */
+static void a_signal_caught_during_the_callbacks_is_delivered_in_the_next_pass(void) {
+    evl_loop loop;
+    caught c[2];
+    int i;
+    CHECK_EQ(evl_init(&loop), 0);
+    memset(c, 0, sizeof c);
+    evl_signal_init(&c[0].s, start_a_second_watcher, SIGUSR2);
+    c[0].s.data = &c[0];
+    CHECK_EQ(evl_signal_start(&loop, &c[0].s), 0);
+    raise(SIGUSR2);
+    CHECK(t_run_until(&loop, &c[0].calls, EVL_SEC(5)));
+    for (i = 0; i < 100 && c[0].calls < 2; i++) CHECK_EQ(evl_run(&loop, EVL_MS(10)), 2);
+    CHECK_EQ(c[0].calls, 2);
+    CHECK_EQ(c[1].calls, 0);
+    evl_deinit(&loop);
+}
+
 typedef struct loop_thread {
     evl_loop loop;
     caught c;
@@ -425,6 +494,9 @@ const t_case signal_tests[] = {
     T(signal_raised_right_after_start_is_not_lost),
     T(deliveries_before_the_callback_coalesce),
     T(every_watcher_of_a_signal_is_called),
+    T(a_signal_pending_at_the_last_stop_is_not_given_to_a_later_watcher),
+    T(a_signal_caught_before_a_start_is_not_given_to_the_new_watcher),
+    T(a_signal_caught_during_the_callbacks_is_delivered_in_the_next_pass),
     T(watchers_in_several_loops_on_several_threads_are_all_called),
     T(signal_arrives_when_every_thread_had_it_blocked),
     T(last_stop_restores_the_previous_disposition),
