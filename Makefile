@@ -504,3 +504,26 @@ check-soak:
 	@$(MAKE) -s soak DURATION=60
 
 check: check-load check-soak
+
+# ---- robustness: fault injection (issue 12) ----------------------------------------------------------
+# tests/robust/faults.sh runs the driver tests/robust/faults.c under strace, failing each system call
+# the library makes (found with strace -k) at each of its first FAULTS_K occurrences with each errno
+# the call can give, one fault per run, and prints the faults injected by call and errno.
+
+FAULTS_K = 6
+
+.PHONY: check-faults stress-faults
+
+$(B)/robust/faults: tests/robust/faults.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $< -o $@
+
+check-faults: $(B)/robust/faults tests/robust/faults.sh
+	@echo "== fault injection on every system call of the library (strace; first $(FAULTS_K) occurrences)"
+	nice sh tests/robust/faults.sh $(B)/robust/faults $(FAULTS_K)
+
+stress-faults: $(B)/robust/faults tests/robust/faults.sh
+	nice sh tests/robust/faults.sh $(B)/robust/faults 40
+
+stress: stress-faults
+check: check-faults
