@@ -80,6 +80,13 @@ static int accept_result(const char *phase, int rc) {
     return -1;
 }
 
+/* A start that reported an error left its watcher inactive: it may be started again, or freed. */
+static int started(const char *phase, int rc, const evl__node *link) {
+    if (accept_result(phase, rc) == 0) return 1;
+    if (evl__linked(link)) fail(phase, "a failed start left the watcher active");
+    return 0;
+}
+
 static long open_descriptors(void) {
     DIR *d = opendir("/proc/self/fd");
     long n = 0;
@@ -176,16 +183,18 @@ static void phase_io(evl_loop *loop) {
     r.data = &seen_r;
     evl_io_init(&sock, on_io, s[0], 0);
     sock.data = &seen_s;
-    if (accept_result("io", evl_io_start(loop, &r)) == 0) {
+    if (started("io", evl_io_start(loop, &r), &r.link)) {
         if (write(p[1], "x", 1) != 1) fail("io", "harness: write");
         run_until(loop, &seen_r.calls, "io");
         if (seen_r.calls && seen_r.revents != EVL_READ) fail("io", "wrong events on the pipe");
         evl_io_stop(loop, &r);
     }
-    if (accept_result("io", evl_io_start(loop, &sock)) == 0) {
+    if (started("io", evl_io_start(loop, &sock), &sock.link)) {
         if (accept_result("io", evl_io_set(loop, &sock, EVL_WRITE)) == 0) {
             run_until(loop, &seen_s.calls, "io");
             if (seen_s.calls && !(seen_s.revents & EVL_WRITE)) fail("io", "no EVL_WRITE on the socket");
+        } else if (!evl_io_active(&sock) || sock.events != 0) {
+            fail("io", "a failed evl_io_set changed the watcher");
         }
         evl_io_stop(loop, &sock);
     }
@@ -211,7 +220,7 @@ static void phase_signal(evl_loop *loop) {
     sigaddset(&usr1, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &usr1, &old);
     evl_signal_init(&s, on_signal, SIGUSR1);
-    if (accept_result("signal", evl_signal_start(loop, &s)) == 0) {
+    if (started("signal", evl_signal_start(loop, &s), &s.link)) {
         if (kill(getpid(), SIGUSR1) < 0) fail("signal", "harness: kill");
         run_until(loop, &signal_calls, "signal");
         evl_signal_stop(loop, &s);
@@ -237,7 +246,7 @@ static void phase_child(evl_loop *loop) {
     if (pid < 0) fail("child", "harness: fork");
     if (pid == 0) _exit(3);                     /* no system call but exit: nothing to inject */
     evl_child_init(&c, on_child, pid);
-    if (accept_result("child", evl_child_start(loop, &c)) < 0) {
+    if (!started("child", evl_child_start(loop, &c), &c.link)) {
         waitpid(pid, NULL, 0);
         return;
     }
@@ -271,7 +280,7 @@ static void phase_async(evl_loop *loop) {
     evl_timer forever;
     pthread_t thread;
     evl_async_init(&a, on_async);
-    if (accept_result("async", evl_async_start(loop, &a)) < 0) return;
+    if (!started("async", evl_async_start(loop, &a), &a.link)) return;
     async_calls = 0;                            /* from another thread */
     if (pthread_create(&thread, NULL, send_from_a_thread, &a) != 0) fail("async", "harness: thread");
     pthread_join(thread, NULL);

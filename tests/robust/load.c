@@ -40,6 +40,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What every scenario accounted for, summed over the soak's rounds. */
+static struct {
+    uint64_t messages, timer_firings, signals, sends, children;
+} totals;
+
 static void fail(const char *file, int line, const char *what) {
     fprintf(stderr, "load: %s:%d: %s (errno %s)\n", file, line, what, strerror(errno));
     exit(1);
@@ -322,6 +327,7 @@ static void scenario_echo(evl_loop *loop, int count, int messages) {
     EXPECT(s.accepted == count);
     EXPECT(s.max_open == count);
     EXPECT(s.echoed == (uint64_t)count * (uint64_t)messages * MSG);
+    totals.messages += s.echoed / MSG;
     printf("echo: %d connections held at once, %llu messages echoed, none lost or reordered, %.1f s\n", s.max_open,
            (unsigned long long)(s.echoed / MSG), seconds_since(start));
     free(s.conns);
@@ -409,6 +415,7 @@ static void scenario_timers(evl_loop *loop, int count, evl_time spread) {
     for (i = 0; i < count; i++) EXPECT(!tl.timers[i].armed && !evl_timer_active(&tl.timers[i].t));
     /* Each arming ends in exactly one firing, a restart or a stop. */
     EXPECT(tl.arms == tl.fired + tl.restarted + tl.stopped);
+    totals.timer_firings += tl.fired;
     printf("timers: %d active at once, %llu armings (%llu restarts, %llu stops), %llu fired, none early, "
            "latest %.2f ms late (of those due after the first armings), %.1f s\n",
            peak, (unsigned long long)tl.arms, (unsigned long long)tl.restarted, (unsigned long long)tl.stopped,
@@ -546,6 +553,7 @@ static void scenario_signals(evl_loop *loop, int total) {
         calls += sigpage->calls[i];
     }
     EXPECT(calls <= each * (SENDER_THREADS + SENDER_PROCS));
+    totals.signals += (uint64_t)each * (SENDER_THREADS + SENDER_PROCS);
     printf("signals: %d sent by %d threads and %d processes, %d calls (the rest coalesced), none lost, "
            "watchers swapped %llu times, %.1f s\n",
            each * (SENDER_THREADS + SENDER_PROCS), SENDER_THREADS, SENDER_PROCS, calls,
@@ -643,6 +651,7 @@ static void scenario_async(evl_loop *loop, int total) {
         evl_async_stop(loop, i < ASYNC_THREADS ? &al.own[i] : &al.shared);
         calls += al.started[i];
     }
+    totals.sends += (uint64_t)al.sends_each * ASYNC_THREADS;
     printf("async: %d sends from %d threads, %d calls, no lost wake-up, %.1f s\n", al.sends_each * ASYNC_THREADS,
            ASYNC_THREADS, calls, seconds_since(start));
 }
@@ -681,6 +690,7 @@ static void scenario_children(evl_loop *loop, int count, int expect_by_signal) {
         EXPECT(kids[i].done == 1);
         EXPECT(WIFEXITED(kids[i].status) && WEXITSTATUS(kids[i].status) == i % 100);
     }
+    totals.children += (uint64_t)count;
     printf("children: %d exited at once, each reaped once with its own status, through %s, %.1f s\n", count,
            expect_by_signal ? "SIGCHLD" : "pidfds", seconds_since(start));
     free(kids);
@@ -751,8 +761,11 @@ static void soak(evl_loop *loop, double duration) {
     } while (clock_now() < end || round < 3);
     fds = open_descriptors();
     printf("soak: %.0f s, %d rounds; descriptors %ld after round 2, %ld at the end; resident %ld KiB after "
-           "round 2, %ld KiB at the end, %ld KiB at most\n",
-           seconds_since(start), round, fds0, fds, rss0, rss, rss_max);
+           "round 2, %ld KiB at the end, %ld KiB at most; accounted for: %llu echoed messages, %llu timer "
+           "firings, %llu signals, %llu async sends, %llu children\n",
+           seconds_since(start), round, fds0, fds, rss0, rss, rss_max, (unsigned long long)totals.messages,
+           (unsigned long long)totals.timer_firings, (unsigned long long)totals.signals,
+           (unsigned long long)totals.sends, (unsigned long long)totals.children);
     EXPECT(fds == fds0);
     EXPECT(rss_max - rss0 < 1024);
 }
