@@ -508,7 +508,8 @@ check: check-load check-soak
 # ---- robustness: fault injection (issue 12) ----------------------------------------------------------
 # tests/robust/faults.sh runs the driver tests/robust/faults.c under strace, failing each system call
 # the library makes (found with strace -k) at each of its first FAULTS_K occurrences with each errno
-# the call can give, one fault per run, and prints the faults injected by call and errno.
+# the call can give, one fault per run, and prints the faults injected by call and errno: on epoll,
+# also with the newer calls refused (the fallbacks), and on the poll backend in both of its paths.
 
 FAULTS_K = 6
 
@@ -517,13 +518,27 @@ FAULTS_K = 6
 $(B)/robust/faults: tests/robust/faults.c $(HEADERS)
 	@mkdir -p $(B)/robust
 	$(CC) $(OPT) $(LOAD_BUILD) $< -o $@
+$(B)/robust/faults-poll: tests/robust/faults.c $(HEADERS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $(POLL_FLAGS) $< -o $@
+$(B)/robust/faults-poll-posix: tests/robust/faults.c $(HEADERS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $(POLL_FLAGS) -DEVLOOP_POLL_POSIX_ONLY $< -o $@
 
-check-faults: $(B)/robust/faults tests/robust/faults.sh
-	@echo "== fault injection on every system call of the library (strace; first $(FAULTS_K) occurrences)"
+FAULTS_DRIVERS = $(B)/robust/faults $(B)/robust/faults-poll $(B)/robust/faults-poll-posix
+
+check-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
+	@echo "== fault injection on every system call of the library, epoll (strace; first $(FAULTS_K) occurrences)"
 	nice sh tests/robust/faults.sh $(B)/robust/faults $(FAULTS_K)
+	@echo "== the same on the poll backend, with ppoll and eventfd, then with poll and a pipe"
+	nice sh tests/robust/faults.sh $(B)/robust/faults-poll 3 $(B)/robust/faults-poll.out new
+	nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 3 $(B)/robust/faults-poll-posix.out new
 
-stress-faults: $(B)/robust/faults tests/robust/faults.sh
-	nice sh tests/robust/faults.sh $(B)/robust/faults 40
+# The driver's phases four times over, each call faulted at up to 40 of its occurrences.
+stress-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults 40
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll 40 $(B)/robust/faults-poll.out new
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 40 $(B)/robust/faults-poll-posix.out new
 
 stress: stress-faults
 check: check-faults

@@ -2,9 +2,9 @@
    of this process fail (strace -e inject=CALL:error=ERRNO:when=N).  The library is the shipped
    code, unchanged; this program only uses it and judges what it sees.
 
-   Phases, in one thread (the traced one): evl_init, timers, io on a pipe and a socket pair, a
+   Phases, in one thread (the traced one): evl_init, then FAULT_ROUNDS times (default 1) timers, io on a pipe and a socket pair, a
    signal, a child process, async sends from a thread, from the loop's own thread and evl_stop
-   from another thread, evl_deinit, and a second evl_init/evl_deinit.  Each phase either works
+   from another thread; then evl_deinit, and a second evl_init/evl_deinit.  Each phase either works
    completely (every expected callback, in time, in order) or an API call reports exactly the
    injected errno (FAULT_ERRNO=NAME in the environment), after which the phase is abandoned
    cleanly.  Always: no descriptor is left behind by a failed evl_init or by evl_deinit (counted in
@@ -317,6 +317,7 @@ int main(void) {
     evl_loop loop, second;
     evl_hook hook;
     const char *name = getenv("FAULT_ERRNO");
+    int round, rounds = getenv("FAULT_ROUNDS") ? atoi(getenv("FAULT_ROUNDS")) : 1;
     long before;
     fault_errno = name && *name ? errno_by_name(name) : 0;
     fault_on_write_eagain = fault_errno == EAGAIN && getenv("FAULT_CALL") && !strcmp(getenv("FAULT_CALL"), "write");
@@ -326,11 +327,13 @@ int main(void) {
         evl_hook_init(&hook, count_iteration, EVL_PREPARE);
         evl_hook_start(&loop, &hook);
         evl_unref(&loop, &hook);
-        phase_timers(&loop);
-        phase_io(&loop);
-        phase_signal(&loop);
-        phase_child(&loop);
-        phase_async(&loop);
+        for (round = 0; round < rounds; round++) {
+            phase_timers(&loop);
+            phase_io(&loop);
+            phase_signal(&loop);
+            phase_child(&loop);
+            phase_async(&loop);
+        }
         evl_deinit(&loop);
         if (open_descriptors() != before) fail("deinit", "evl_deinit left a descriptor open");
     }

@@ -1,11 +1,12 @@
 #!/bin/sh
 # faults.sh - fault injection on every system call evloop makes, with the shipped code unchanged.
 #
-#   sh tests/robust/faults.sh DRIVER [K] [OUTDIR]
+#   sh tests/robust/faults.sh DRIVER [K] [OUTDIR] [CONFIGS]
 #
-# DRIVER is tests/robust/faults.c built.  For each of two configurations (the newer calls working;
-# and epoll_pwait2 and pidfd_open refused with ENOSYS, as on an old kernel, so the timerfd and
-# SIGCHLD fallbacks run), the script:
+# FAULT_ROUNDS=n in the environment makes the driver repeat its phases n times (more occurrences).
+# DRIVER is tests/robust/faults.c built.  For each configuration in CONFIGS (default "new old": the
+# newer calls working; and epoll_pwait2 and pidfd_open refused with ENOSYS, as on an old kernel, so
+# the timerfd and SIGCHLD fallbacks run), the script:
 #   1. runs the driver once under `strace -k` and lists every system call of the traced thread
 #      with the function that made it; a call whose first caller outside the C library is an evl
 #      function is the library's;
@@ -20,16 +21,18 @@
 #
 # Errnos: EINTR for every call but getpid and rt_sigreturn (cannot fail) and close (Linux releases
 # the descriptor even when close reports EINTR, but an injected error skips the call, a state the
-# kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for each call that makes a
-# descriptor; EAGAIN for write (the wake-up); EPERM and ENOSYS for the newer calls (epoll_pwait2,
-# pidfd_open, waitid with P_PIDFD).
+# kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for each call
+# that makes a descriptor; EAGAIN for write (the wake-up); EPERM and ENOSYS for the newer calls
+# (epoll_pwait2, pidfd_open, waitid with P_PIDFD).  Built for the poll backend, the driver makes
+# ppoll or poll, fcntl and eventfd2 or pipe2 calls instead of the epoll ones.
 #
 # Only the traced thread is faulted (no -f): strace counts occurrences per thread and process, so
 # with -f one fault would land in every thread and child at once.  The driver's loop runs there.
 
-DRIVER=${1:?usage: faults.sh DRIVER [K] [OUTDIR]}
+DRIVER=${1:?usage: faults.sh DRIVER [K] [OUTDIR] [CONFIGS]}
 K=${2:-6}
 OUT=${3:-$DRIVER.out}
+CONFIGS=${4:-new old}
 mkdir -p "$OUT"
 rm -f "$OUT"/tally "$OUT"/failures "$OUT"/notes
 touch "$OUT"/tally "$OUT"/notes
@@ -38,7 +41,7 @@ errnos_for() {
     case $1 in
     getpid | close | rt_sigreturn) ;;
     epoll_ctl) echo EINTR ENOMEM ENOSPC ;;
-    epoll_create1 | eventfd2 | timerfd_create) echo EINTR EMFILE ENFILE ENOMEM ;;
+    epoll_create1 | eventfd2 | timerfd_create | pipe2) echo EINTR EMFILE ENFILE ENOMEM ;;
     pidfd_open) echo EINTR EMFILE ENFILE ENOMEM EPERM ENOSYS ;;
     epoll_pwait2 | waitid) echo EINTR EPERM ENOSYS ;;
     write) echo EINTR EAGAIN ;;
@@ -67,7 +70,7 @@ injected_caller() {
 
 runs=0
 failed=0
-for config in new old; do
+for config in $CONFIGS; do
     if [ $config = old ]; then
         refused="epoll_pwait2 pidfd_open"
         base="-e inject=epoll_pwait2,pidfd_open:error=ENOSYS"
