@@ -498,7 +498,8 @@ stress: stress-load
 
 soak: $(B)/robust/load
 	@echo "== soak: the load mix for $(DURATION) s on one loop"
-	nice ./$(B)/robust/load --soak=$(DURATION) | tail -n 1
+	@nice ./$(B)/robust/load --soak=$(DURATION) > $(B)/robust/soak.out 2>&1 || { cat $(B)/robust/soak.out; exit 1; }
+	@tail -n 1 $(B)/robust/soak.out
 
 check-soak:
 	@$(MAKE) -s soak DURATION=60
