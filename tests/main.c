@@ -75,6 +75,21 @@ void t_set_nonblocking(int fd) { CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O
 
 void t_pipe(int fds[2]) { CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0); }
 
+void t_pipe_at(int number, int fds[2]) {
+    int pair[2];
+    t_pipe(pair);
+    if (pair[1] == number) {                    /* keep the write end out of the way */
+        pair[1] = dup(number);
+        CHECK(pair[1] >= 0);
+    }
+    if (pair[0] != number) {
+        CHECK(dup2(pair[0], number) == number);
+        close(pair[0]);
+    }
+    fds[0] = number;
+    fds[1] = pair[1];
+}
+
 void t_socketpair(int type, int fds[2]) {
     CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
 }

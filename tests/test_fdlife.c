@@ -17,17 +17,9 @@ static void watch(evl_loop *loop, evl_io *w, t_seen *seen, evl_io_cb cb, int fd,
 
 /* Gives `number` a new, empty pipe's read end; returns the write end. */
 static int reopen_as_empty_pipe(int number) {
-    int pair[2];
-    t_pipe(pair);
-    if (pair[1] == number) {                    /* keep the write end out of the way */
-        pair[1] = dup(number);
-        CHECK(pair[1] >= 0);
-    }
-    if (pair[0] != number) {
-        CHECK(dup2(pair[0], number) == number);
-        close(pair[0]);
-    }
-    return pair[1];
+    int fds[2];
+    t_pipe_at(number, fds);
+    return fds[1];
 }
 
 /* ---- Closed inside its own callback ------------------------------------------------------------ */
@@ -293,32 +285,27 @@ static void expect_reported_at_every_pass_until_stopped(evl_loop *loop, evl_io *
     CHECK_EQ(seen->calls, 0);
 }
 
-static void writer_whose_reader_closed_is_reported_in_error_until_stopped(void) {
+/* A pipe whose other end is closed: its end `watched` (0 read, 1 write) reports `bit` until stopped. */
+static void expect_pipe_end_stuck(int watched, unsigned events, unsigned bit) {
     evl_loop loop;
     evl_io w;
     t_seen seen;
     int fds[2];
     CHECK_EQ(evl_init(&loop), 0);
     t_pipe(fds);
-    close(fds[0]);
-    watch(&loop, &w, &seen, t_record_io, fds[1], EVL_WRITE);
-    expect_reported_at_every_pass_until_stopped(&loop, &w, &seen, EVL_ERROR);
-    close(fds[1]);
+    close(fds[!watched]);
+    watch(&loop, &w, &seen, t_record_io, fds[watched], events);
+    expect_reported_at_every_pass_until_stopped(&loop, &w, &seen, bit);
+    close(fds[watched]);
     evl_deinit(&loop);
 }
 
+static void writer_whose_reader_closed_is_reported_in_error_until_stopped(void) {
+    expect_pipe_end_stuck(1, EVL_WRITE, EVL_ERROR);
+}
+
 static void reader_whose_writer_closed_is_reported_hung_up_until_stopped(void) {
-    evl_loop loop;
-    evl_io w;
-    t_seen seen;
-    int fds[2];
-    CHECK_EQ(evl_init(&loop), 0);
-    t_pipe(fds);
-    close(fds[1]);
-    watch(&loop, &w, &seen, t_record_io, fds[0], EVL_READ);
-    expect_reported_at_every_pass_until_stopped(&loop, &w, &seen, EVL_HUP);
-    close(fds[0]);
-    evl_deinit(&loop);
+    expect_pipe_end_stuck(0, EVL_READ, EVL_HUP);
 }
 
 /* A connection reset by its peer (RST from a zero linger close) is in error and hung up. */
