@@ -462,10 +462,10 @@ check-install:
 # tests/robust/load.c: an echo server with thousands of loopback connections against a load client
 # in a forked process, timers by the hundred thousand restarted at random, signals from threads and
 # processes while their watchers are swapped, evl_async_send from 8 threads, children exiting at
-# once.  check-load runs CI sizes (also the SIGCHLD path, with strace refusing pidfd_open, and the
-# threaded scenarios under ThreadSanitizer); stress-load the full sizes of the issue.  `make soak
-# DURATION=seconds` repeats the mix on one loop and checks that descriptors and resident size stay
-# flat; check-soak runs it for 60 s.
+# once.  check-load runs CI sizes (also under ASan+UBSan, on the SIGCHLD path with strace refusing
+# pidfd_open, and the threaded scenarios under ThreadSanitizer); stress-load the full sizes of the
+# issue.  `make soak DURATION=seconds` repeats the mix on one loop and checks that descriptors and
+# resident size stay flat; check-soak runs it for 60 s.
 
 LOAD_BUILD = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror -pthread
 NOPIDFD    = strace -qq -o /dev/null -e trace=pidfd_open -e inject=pidfd_open:error=ENOSYS
@@ -479,10 +479,15 @@ $(B)/robust/load: tests/robust/load.c $(HEADERS)
 $(B)/robust/load-tsan: tests/robust/load.c $(HEADERS)
 	@mkdir -p $(B)/robust
 	$(CLANG) -O1 -g -fsanitize=thread $(LOAD_BUILD) $< -o $@
+$(B)/robust/load-asan: tests/robust/load.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(LOAD_BUILD) $< -o $@
 
-check-load: $(B)/robust/load $(B)/robust/load-tsan
+check-load: $(B)/robust/load $(B)/robust/load-tsan $(B)/robust/load-asan
 	@echo "== load, CI sizes (tests/robust/load.c)"
 	nice ./$(B)/robust/load
+	@echo "== load: the same under AddressSanitizer + UndefinedBehaviorSanitizer"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 nice ./$(B)/robust/load-asan
 	@echo "== load: children and signals on the SIGCHLD path (strace makes pidfd_open fail with ENOSYS)"
 	nice $(NOPIDFD) ./$(B)/robust/load --sigchld children signals
 	@echo "== load: the threaded scenarios under ThreadSanitizer"
