@@ -2,9 +2,10 @@
    of this process fail (strace -e inject=CALL:error=ERRNO:when=N).  The library is the shipped
    code, unchanged; this program only uses it and judges what it sees.
 
-   Phases, in one thread (the traced one): evl_init, then FAULT_ROUNDS times (default 1) timers, io on a pipe and a socket pair, a
-   signal, a child process, async sends from a thread, from the loop's own thread and evl_stop
-   from another thread; then evl_deinit, and a second evl_init/evl_deinit.  Each phase either works
+   Phases, in one thread (the traced one): evl_init; then, FAULT_ROUNDS times (default 1), timers,
+   io on a pipe and a socket pair, a signal the thread blocks, a child process, async sends from
+   another thread and from the loop's own, and evl_stop from another thread; then evl_deinit, and
+   a second evl_init and evl_deinit.  Each phase either works
    completely (every expected callback, in time, in order) or an API call reports exactly the
    injected errno (FAULT_ERRNO=NAME in the environment), after which the phase is abandoned
    cleanly.  Always: no descriptor is left behind by a failed evl_init or by evl_deinit (counted in
@@ -177,8 +178,8 @@ static void phase_io(evl_loop *loop) {
     evl_io r, sock;
     io_seen seen_r = {0, 0}, seen_s = {0, 0};
     int p[2], s[2];
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s) < 0)
-        fail("io", "harness: no pipe");
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) fail("io", "harness: no pipe");
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s) < 0) fail("io", "harness: no socket pair");
     evl_io_init(&r, on_io, p[0], EVL_READ);
     r.data = &seen_r;
     evl_io_init(&sock, on_io, s[0], 0);

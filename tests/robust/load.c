@@ -761,6 +761,7 @@ static void run_scenario(evl_loop *loop, const char *name, const sizes *z) {
 }
 
 static const char *const all_scenarios[] = {"echo", "timers", "signals", "async", "children"};
+enum { SCENARIOS = sizeof all_scenarios / sizeof *all_scenarios };
 
 static long open_descriptors(void) {
     DIR *d = opendir("/proc/self/fd");
@@ -788,7 +789,7 @@ static void soak(evl_loop *loop, double duration) {
     int round = 0;
     unsigned i;
     do {
-        for (i = 0; i < sizeof all_scenarios / sizeof *all_scenarios; i++) run_scenario(loop, all_scenarios[i], &soak_sizes);
+        for (i = 0; i < SCENARIOS; i++) run_scenario(loop, all_scenarios[i], &soak_sizes);
         rss = resident_kib();
         if (rss > rss_max) rss_max = rss;
         if (++round == 2) {
@@ -832,7 +833,7 @@ int main(int argc, char **argv) {
     EXPECT(evl_init(&loop) == 0);
     if (soak_seconds > 0) soak(&loop, soak_seconds);
     else if (!named)
-        for (i = 0; i < (int)(sizeof all_scenarios / sizeof *all_scenarios); i++) run_scenario(&loop, all_scenarios[i], z);
+        for (i = 0; i < SCENARIOS; i++) run_scenario(&loop, all_scenarios[i], z);
     else
         for (i = 1; i < argc; i++)
             if (argv[i][0] != '-') run_scenario(&loop, argv[i], z);
