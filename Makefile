@@ -523,3 +523,93 @@ check-fuzz:
 	@$(MAKE) -s fuzz SECONDS=10
 
 check: check-model check-fuzz
+# ---- robustness: load and soak (issue 12) ----------------------------------------------------------
+# tests/robust/load.c: an echo server with thousands of loopback connections against a load client
+# in a forked process, timers by the hundred thousand restarted at random, signals from threads and
+# processes while their watchers are swapped, evl_async_send from 8 threads, children exiting at
+# once.  check-load runs CI sizes (also under ASan+UBSan, on the SIGCHLD path with strace refusing
+# pidfd_open, and the threaded scenarios under ThreadSanitizer); stress-load the full sizes of the
+# issue.  `make soak DURATION=seconds` repeats the mix on one loop and checks that descriptors and
+# resident size stay flat; check-soak runs it for 60 s.
+
+LOAD_BUILD = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror -pthread
+NOPIDFD    = strace -qq -o /dev/null -e trace=pidfd_open -e inject=pidfd_open:error=ENOSYS
+DURATION   = 60
+
+.PHONY: check-load stress-load stress soak check-soak
+
+$(B)/robust/load: tests/robust/load.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $< -o $@
+$(B)/robust/load-tsan: tests/robust/load.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CLANG) -O1 -g -fsanitize=thread $(LOAD_BUILD) $< -o $@
+$(B)/robust/load-asan: tests/robust/load.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(LOAD_BUILD) $< -o $@
+
+check-load: $(B)/robust/load $(B)/robust/load-tsan $(B)/robust/load-asan
+	@echo "== load, CI sizes (tests/robust/load.c)"
+	nice ./$(B)/robust/load
+	@echo "== load: the same under AddressSanitizer + UndefinedBehaviorSanitizer"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 nice ./$(B)/robust/load-asan
+	@echo "== load: children and signals on the SIGCHLD path (strace makes pidfd_open fail with ENOSYS)"
+	nice $(NOPIDFD) ./$(B)/robust/load --sigchld children signals
+	@echo "== load: the threaded scenarios under ThreadSanitizer"
+	TSAN_OPTIONS=halt_on_error=1 nice ./$(B)/robust/load-tsan async signals
+
+stress-load: $(B)/robust/load $(B)/robust/load-tsan
+	@echo "== load, full sizes: 10 000 connections, 1 000 000 timers, 100 000 signals, 1 000 000 sends"
+	nice ./$(B)/robust/load --full
+	nice $(NOPIDFD) ./$(B)/robust/load --full --sigchld children signals
+	TSAN_OPTIONS=halt_on_error=1 nice ./$(B)/robust/load-tsan --full async
+
+stress: stress-load
+
+soak: $(B)/robust/load
+	@echo "== soak: the load mix for $(DURATION) s on one loop"
+	@nice ./$(B)/robust/load --soak=$(DURATION) > $(B)/robust/soak.out 2>&1 || { cat $(B)/robust/soak.out; exit 1; }
+	@tail -n 1 $(B)/robust/soak.out
+
+check-soak:
+	@$(MAKE) -s soak DURATION=60
+
+check: check-load check-soak
+
+# ---- robustness: fault injection (issue 12) ----------------------------------------------------------
+# tests/robust/faults.sh runs the driver tests/robust/faults.c under strace, failing each system call
+# the library makes (found with strace -k) at each of its first FAULTS_K occurrences with each errno
+# the call can give, one fault per run, and prints the faults injected by call and errno: on epoll,
+# also with the newer calls refused (the fallbacks), and on the poll backend in both of its paths.
+
+FAULTS_K = 6
+
+.PHONY: check-faults stress-faults
+
+$(B)/robust/faults: tests/robust/faults.c $(HEADERS)
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $< -o $@
+$(B)/robust/faults-poll: tests/robust/faults.c $(HEADERS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $(POLL_FLAGS) $< -o $@
+$(B)/robust/faults-poll-posix: tests/robust/faults.c $(HEADERS) evloop_poll.h
+	@mkdir -p $(B)/robust
+	$(CC) $(OPT) $(LOAD_BUILD) $(POLL_FLAGS) -DEVLOOP_POLL_POSIX_ONLY $< -o $@
+
+FAULTS_DRIVERS = $(B)/robust/faults $(B)/robust/faults-poll $(B)/robust/faults-poll-posix
+
+check-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
+	@echo "== fault injection on every system call of the library, epoll (strace; first $(FAULTS_K) occurrences)"
+	nice sh tests/robust/faults.sh $(B)/robust/faults $(FAULTS_K)
+	@echo "== the same on the poll backend, with ppoll and eventfd, then with poll and a pipe"
+	nice sh tests/robust/faults.sh $(B)/robust/faults-poll 3 $(B)/robust/faults-poll.out new
+	nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 3 $(B)/robust/faults-poll-posix.out new
+
+# The driver's phases four times over, each call faulted at up to 40 of its occurrences.
+stress-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults 40
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll 40 $(B)/robust/faults-poll.out new
+	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 40 $(B)/robust/faults-poll-posix.out new
+
+stress: stress-faults
+check: check-faults

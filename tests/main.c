@@ -31,7 +31,8 @@
 #endif
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
-    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[];
+    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[],
+    fdlife_tests[];
 
 static const struct {
     const char *name;
@@ -39,7 +40,7 @@ static const struct {
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
               {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
-              {"internals", internals_tests}, {"poll", poll_tests}};
+              {"internals", internals_tests}, {"poll", poll_tests}, {"fdlife", fdlife_tests}};
 
 int t_slow;
 int t_refused_errno;
@@ -73,6 +74,21 @@ int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit) {
 void t_set_nonblocking(int fd) { CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0); }
 
 void t_pipe(int fds[2]) { CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0); }
+
+void t_pipe_at(int number, int fds[2]) {
+    int pair[2];
+    t_pipe(pair);
+    if (pair[1] == number) {                    /* keep the write end out of the way */
+        pair[1] = dup(number);
+        CHECK(pair[1] >= 0);
+    }
+    if (pair[0] != number) {
+        CHECK(dup2(pair[0], number) == number);
+        close(pair[0]);
+    }
+    fds[0] = number;
+    fds[1] = pair[1];
+}
 
 void t_socketpair(int type, int fds[2]) {
     CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);

@@ -102,6 +102,10 @@ void t_udp_pair(int fds[2]);
 void t_set_nonblocking(int fd);
 
 #if T_POSIX
+/* A new pipe whose read end has the descriptor number `number` (closed first if open): fds[0] is
+   number, fds[1] the write end.  For tests of a number closed and reused behind a watcher. */
+void t_pipe_at(int number, int fds[2]);
+
 /* A child process that sleeps until it is killed or its parent ends (so that a failed test never
    leaves it behind, holding the runner's pipe open). */
 pid_t t_fork_sleeper(void);

@@ -215,6 +215,32 @@ static void a_failed_wake_up_write_does_not_disable_later_ones(void) {
     close(readonly);
     evl_deinit(&loop);
 }
+
+/* The one failure that is counted as sent: EAGAIN, which the wake-up descriptor gives only when it
+   is full (an eventfd's counter at its maximum, a pipe's buffer), hence readable, so the loop wakes
+   anyway.  Filled for real here, then a send must still run the callback, and a later send from
+   another thread must still wake the loop. */
+static void wake_up_write_that_finds_the_descriptor_full_still_wakes_the_loop(void) {
+    evl_loop loop;
+    sent_count sc;
+    t_thread th;
+    uint64_t most = UINT64_MAX - 1;             /* an eventfd's counter holds at most this */
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_async_init(&sc.a, count_call);
+    sc.calls = 0;
+    CHECK_EQ(evl_async_start(&loop, &sc.a), 0);
+    while (write(loop.backend.wakefd, &most, sizeof most) == (ssize_t)sizeof most) {
+    }
+    CHECK_EQ(errno, EAGAIN);                    /* full: the next wake-up write gets EAGAIN */
+    evl_async_send(&sc.a);
+    CHECK(t_run_until(&loop, &sc.calls, EVL_SEC(5)));
+    CHECK_EQ(sc.calls, 1);
+    sc.calls = 0;
+    t_thread_start(&th, send_later, &sc.a);
+    CHECK(t_run_until(&loop, &sc.calls, EVL_SEC(5)));
+    t_thread_join(&th);
+    evl_deinit(&loop);
+}
 #endif
 
 const t_case async_tests[] = {
@@ -229,6 +255,7 @@ const t_case async_tests[] = {
     T(async_unref_does_not_keep_the_loop_alive),
 #if defined(EVLOOP_BACKEND_EPOLL) || defined(EVLOOP_BACKEND_POLL)
     T(a_failed_wake_up_write_does_not_disable_later_ones),
+    T(wake_up_write_that_finds_the_descriptor_full_still_wakes_the_loop),
 #endif
     T_END,
 };

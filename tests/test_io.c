@@ -262,21 +262,6 @@ static void file_watcher_set_changes_reported_events(void) {
 /* A library that closes its socket and opens another (a reconnect) usually gets the same number
    back.  The kernel dropped the old registration at close, so the watcher hears nothing until it
    is told: evl_io_reset follows the new descriptor, evl_io_set registers the number again. */
-static void reopen_at(int number, int fds[2]) {
-    int pair[2];
-    t_pipe(pair);
-    if (pair[1] == number) {                    /* keep the write end out of the way */
-        pair[1] = dup(number);
-        CHECK(pair[1] >= 0);
-    }
-    if (pair[0] != number) {
-        CHECK(dup2(pair[0], number) == number);
-        close(pair[0]);
-    }
-    fds[0] = number;
-    fds[1] = pair[1];
-}
-
 static void reset_follows_a_descriptor_closed_and_reopened_with_the_same_number(void) {
     evl_loop loop;
     evl_io w;
@@ -287,7 +272,7 @@ static void reset_follows_a_descriptor_closed_and_reopened_with_the_same_number(
     setup(&loop, &w, &seen, fds[0], EVL_READ);
     close(fds[0]);                              /* behind the watcher's back */
     close(fds[1]);
-    reopen_at(fds[0], again);
+    t_pipe_at(fds[0], again);
     CHECK_EQ(write(again[1], "x", 1), 1);
     CHECK_EQ(evl_run(&loop, EVL_MS(20)), 1);
     if (T_BACKEND_BY_NUMBER) CHECK(seen.calls > 0);  /* poll() watches the number: it hears the new file */
@@ -311,7 +296,7 @@ static void set_registers_again_a_descriptor_the_kernel_forgot(void) {
     setup(&loop, &w, &seen, fds[0], EVL_READ);
     close(fds[0]);
     close(fds[1]);
-    reopen_at(fds[0], again);
+    t_pipe_at(fds[0], again);
     CHECK_EQ(evl_io_set(&loop, &w, EVL_READ), 0);
     CHECK_EQ(write(again[1], "x", 1), 1);
     CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(5)));
