@@ -951,6 +951,10 @@ EVL__PRIVATE void evl__wake_received(evl_loop *loop);               /* the backe
 EVL__PRIVATE EVL__UNUSED void evl__signal_raised(evl_loop *loop, int signum);    /* a signal the backend reports */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
 EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status);  /* it did, and was reaped */
+/* Whether an active io watcher of loop uses fd, for a backend whose kernel does not refuse a second
+   registration by itself (kqueue adds to or edits one per descriptor and filter).  It walks the
+   loop's io watchers: O(n), so epoll, which hears EEXIST from the kernel, does not ask. */
+EVL__PRIVATE EVL__UNUSED int evl__io_fd_watched(const evl_loop *loop, evl_fd fd);
 /* A watcher the library keeps for itself: evl_run does not count it, evl_dump does not show it. */
 EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events);
 
@@ -1477,11 +1481,17 @@ EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events)
     w->kind = EVL__KIND_IO;
 }
 
-EVL__PRIVATE int evl__file_watched(const evl_loop *loop, evl_fd fd) {
+EVL__PRIVATE int evl__fd_on_list(const evl__node *head, evl_fd fd) {
     const evl__node *n;
-    for (n = loop->files.next; n != &loop->files; n = n->next)
+    for (n = head->next; n != head; n = n->next)
         if (EVL__CONTAINER(n, evl_io, link)->fd == fd) return 1;
     return 0;
+}
+
+EVL__PRIVATE int evl__file_watched(const evl_loop *loop, evl_fd fd) { return evl__fd_on_list(&loop->files, fd); }
+
+EVL__PRIVATE int evl__io_fd_watched(const evl_loop *loop, evl_fd fd) {
+    return evl__fd_on_list(&loop->ios, fd) || evl__fd_on_list(&loop->files, fd);
 }
 
 EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events) {
