@@ -1704,7 +1704,9 @@ EVL__PRIVATE EVL__COLD int evl__signals_listed(const evl_loop *loop) {
 }
 
 /* The loop's side of watching signum, under the lock: the backend reports it, or the handler
-   catches it for this loop.  Returns whether the handler does (1), or -errno. */
+   catches it for this loop.  Returns whether the handler does (1), or -errno.  A loop that watches
+   any signal is on the list, also when its backend reports them all (the handler then finds no
+   bit of its own there): that is what lets evl_init refuse such a loop while it is live. */
 EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
     int rc;
     if (loop->sig_users[signum]++ > 0) return !evl__signal_in(loop->sig_recorded, signum);
@@ -1713,17 +1715,14 @@ EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
         loop->sig_users[signum]--;
         return rc;
     }
-    if (rc != EVL__USE_HANDLER) {
-        loop->sig_recorded[evl__signal_word(signum)] |= evl__signal_bit(signum);
-        return 0;
-    }
-    EVL__FETCH_OR(&loop->sig_watched[evl__signal_word(signum)], evl__signal_bit(signum));
+    if (rc != EVL__USE_HANDLER) loop->sig_recorded[evl__signal_word(signum)] |= evl__signal_bit(signum);
+    else EVL__FETCH_OR(&loop->sig_watched[evl__signal_word(signum)], evl__signal_bit(signum));
     if (!loop->sig_listed) {
         loop->sig_next = evl__signals.loops;
         EVL__STORE(&evl__signals.loops, loop);
         loop->sig_listed = 1;
     }
-    return 1;
+    return rc != EVL__USE_HANDLER ? 0 : 1;
 }
 
 EVL__PRIVATE EVL__COLD void evl__signal_loop_remove(evl_loop *loop, int signum) {
@@ -1731,10 +1730,12 @@ EVL__PRIVATE EVL__COLD void evl__signal_loop_remove(evl_loop *loop, int signum) 
     if (evl__signal_in(loop->sig_recorded, signum)) {
         loop->sig_recorded[evl__signal_word(signum)] &= ~evl__signal_bit(signum);
         evl__backend_signal_stop(loop, signum);
-        return;
+    } else {
+        EVL__FETCH_AND(&loop->sig_watched[evl__signal_word(signum)], ~evl__signal_bit(signum));
     }
-    EVL__FETCH_AND(&loop->sig_watched[evl__signal_word(signum)], ~evl__signal_bit(signum));
-    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) evl__signals_unlist(loop);
+    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]) | loop->sig_recorded[0] |
+          loop->sig_recorded[1]))
+        evl__signals_unlist(loop);
 }
 
 EVL__PRIVATE EVL__COLD int evl__signal_acquire(evl_loop *loop, int signum) {
