@@ -111,6 +111,10 @@ evl_time t_clock(void);
    This is how tests await a condition without sleeping. */
 int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit);
 
+/* A close-on-exec socket, non-blocking if asked (on Windows it stays as made: evloop makes sockets
+   non-blocking where it needs to).  With fcntl, not SOCK_NONBLOCK/SOCK_CLOEXEC, which macOS lacks. */
+int t_socket(int domain, int type, int nonblocking);
+
 /* A connected pair of non-blocking descriptors of each kind. */
 void t_pipe(int fds[2]);
 void t_socketpair(int type, int fds[2]);

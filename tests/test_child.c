@@ -5,8 +5,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#ifdef __linux__
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 

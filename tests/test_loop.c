@@ -8,7 +8,6 @@
 #if T_POSIX
 #include <poll.h>
 #include <pthread.h>
-#include <sys/epoll.h>
 #endif
 
 static int calls;
