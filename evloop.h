@@ -3,8 +3,8 @@
    Do this:
        #define EVLOOP_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
-   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux, evloop_iocp.h
-   on Windows) next to it.
+   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux, evloop_kqueue.h
+   on macOS and the BSDs, evloop_iocp.h on Windows, evloop_poll.h elsewhere) next to it.
 
    SOURCE MAP (search for a title to jump to it)
    ==========
@@ -77,8 +77,8 @@
      EVLOOP_STATIC            make every function static (a private copy in this translation unit;
                               use it together with EVLOOP_IMPLEMENTATION)
      EVLOOP_BACKEND_EPOLL     force a backend instead of the platform default
-     EVLOOP_BACKEND_KQUEUE      (the kqueue backend is not written yet: selecting it stops the
-     EVLOOP_BACKEND_IOCP         build with a clear #error)
+     EVLOOP_BACKEND_KQUEUE
+     EVLOOP_BACKEND_IOCP
      EVLOOP_BACKEND_POLL
      EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
                               are in, 0 without them; see FIBERS for when they are left out)
@@ -93,6 +93,8 @@
                               evl_io_start returns -ENOSPC beyond it
      EVLOOP_POLL_POSIX_ONLY   poll backend: plain poll() and a pipe even where ppoll and eventfd
                               exist (whole-millisecond timeouts, rounded up)
+     EVLOOP_KQUEUE_PIPE_WAKEUP  kqueue: wake-ups through a pipe even where EVFILT_USER exists (the
+                              path of systems without it, so that it is tested)
      EVLOOP_IOCP_MAX_SOCKETS  IOCP: sockets one loop watches at once (default 256; -ENOSPC beyond)
      EVLOOP_IOCP_NO_HIGH_RESOLUTION_TIMER   IOCP: time waits in milliseconds (rounded up) even where
                               a high-resolution waitable timer exists
@@ -107,7 +109,14 @@
      backend  platform       status in this version
      epoll    Linux          complete: epoll, eventfd wake-ups, epoll_pwait2 sub-ms timers with a
                              timerfd fallback, pidfd child watchers with a SIGCHLD fallback
-     kqueue   BSD, macOS     not written yet
+     kqueue   BSD, macOS     reduced where kqueue must be (see evloop_kqueue.h): EVFILT_READ/WRITE
+                             with per-change errors, EVL_PRI through EVFILT_EXCEPT where it exists
+                             (macOS; else -ENOSYS), EVFILT_SIGNAL on the BSDs (the handler on
+                             macOS), EVFILT_PROC children, EVFILT_USER wake-ups (else a pipe),
+                             nanosecond timeouts; no EVL_HUP/EVL_ERROR for a watcher without a read
+                             or write interest; O(watchers) evl_io_start.  Tested on a kqueue
+                             emulation for Linux and linked against the macOS SDK; not run on a
+                             real kqueue here
      iocp     Windows        reduced (see evloop_iocp.h): sockets only, polled through AFD on an I/O
                              completion port (-ENOTSOCK for other handles); high-resolution
                              waitable timer, else ms timeouts rounded up; console events as

@@ -18,7 +18,8 @@
                                    disposition comes back when the last watcher stops)
      EVFILT_PROC + NOTE_EXIT       child watchers; only the watched pid is reaped (waitpid(pid))
      EVFILT_USER                   wake-ups from evl_stop, evl_async_send and signal handlers; a
-                                   pipe where the system has no EVFILT_USER
+                                   pipe where the system has no EVFILT_USER (older NetBSD and
+                                   OpenBSD), or with EVLOOP_KQUEUE_PIPE_WAKEUP, which tests it
      the kevent timeout            a struct timespec: timers to the nanosecond, never rounded
 
    Reduced, because kqueue is not epoll:
@@ -88,6 +89,9 @@ typedef struct evl__backend {
 #endif
 #if defined(EVFILT_EXCEPT) && defined(NOTE_OOB)
 #define EVL__KQ_HAS_EXCEPT 1
+#endif
+#if defined(EVFILT_USER) && !defined(EVLOOP_KQUEUE_PIPE_WAKEUP)
+#define EVL__KQ_HAS_USER 1
 #endif
 /* NetBSD before 10 declares udata as intptr_t. */
 #if defined(__NetBSD__) && defined(__NetBSD_Version__) && __NetBSD_Version__ < 1000000000
@@ -207,7 +211,7 @@ EVL__PRIVATE int evl__kq_change_interest(evl_loop *loop, evl_io *w, unsigned fro
 }
 
 EVL__PRIVATE EVL__COLD int evl__kq_make_wake(evl__backend *b) {
-#ifdef EVFILT_USER
+#ifdef EVL__KQ_HAS_USER
     struct kevent change;
     evl__kq_set(&change, EVL__KQ_WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, NULL);
     return kevent(b->kq, &change, 1, NULL, 0, NULL) < 0 ? -errno : 0;
@@ -349,7 +353,7 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready 
         void *udata = (void *)e->udata;
         if (e->flags & EV_ERROR) continue;          /* only changes answer with EV_ERROR: none here */
         switch (e->filter) {
-#ifdef EVFILT_USER
+#ifdef EVL__KQ_HAS_USER
         case EVFILT_USER: evl__wake_received(loop); break;
 #endif
         case EVFILT_SIGNAL: evl__signal_raised(loop, (int)e->ident); break;
@@ -369,7 +373,7 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready 
 /* Async-signal-safe: one system call.  EVFILT_USER coalesces triggers by itself; a full pipe
    (EAGAIN) already holds a wake-up. */
 EVL__PRIVATE int evl__backend_wake(evl_loop *loop) {
-#ifdef EVFILT_USER
+#ifdef EVL__KQ_HAS_USER
     struct kevent change;
     evl__kq_set(&change, EVL__KQ_WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, NULL);
     while (kevent(loop->backend.kq, &change, 1, NULL, 0, NULL) < 0)
