@@ -182,7 +182,9 @@
        wake-up whose write failed is written again by the next one.
      - evloop never changes a thread's signal mask.  While evl_run waits, the signals its loop
        watches are unblocked for that wait only, atomically with it (as pselect does), so a
-       watched signal arrives even if every thread of the program blocks it.
+       watched signal arrives even if every thread of the program blocks it.  (Plain poll() and
+       macOS's kqueue cannot wait with a mask: the signals are unblocked around the wait, and one
+       arriving in between ends it through the handler's wake-up.)
      - Child watchers reap only their own process; through a pidfd (Linux 5.4) even a program
        that reaps the child itself and sees its pid reused cannot make them take another.
      - Newer system calls fall back at run time when they fail with ENOSYS (an old kernel) or

@@ -357,6 +357,41 @@ static void signals_are_recorded_by_the_kqueue_except_on_macos(void) {
     evl_deinit(&loop);
 }
 
+static void count_async(evl_loop *loop, evl_async *a) {
+    (void)loop;
+    ++*(int *)a->data;
+}
+
+/* EVFILT_USER where the system has it; a pipe without it (EVLOOP_KQUEUE_PIPE_WAKEUP builds that
+   path here), which wakes the loop even when full and is drained by the wake. */
+static void wake_ups_take_the_path_the_build_says(void) {
+    evl_loop loop;
+    evl_async a;
+    int calls = 0;
+    char byte;
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_async_init(&a, count_async);
+    a.data = &calls;
+    CHECK_EQ(evl_async_start(&loop, &a), 0);
+#ifdef EVL__KQ_HAS_USER
+    CHECK(loop.backend.wakefd < 0 && loop.backend.wake_read < 0);
+#else
+    CHECK(loop.backend.wakefd >= 0 && loop.backend.wake_read >= 0);
+    while (write(loop.backend.wakefd, "x", 1) == 1) {
+    }
+    CHECK_EQ(errno, EAGAIN);                            /* full: the send must still get through */
+#endif
+    evl_async_send(&a);
+    CHECK(t_run_until(&loop, &calls, EVL_SEC(5)));
+    CHECK_EQ(calls, 1);
+#ifndef EVL__KQ_HAS_USER
+    CHECK(read(loop.backend.wake_read, &byte, 1) < 0 && errno == EAGAIN);   /* drained */
+#else
+    (void)byte;
+#endif
+    evl_deinit(&loop);
+}
+
 const t_case kqueue_tests[] = {
     T(backend_is_kqueue_and_its_descriptor_polls_ready),
     T(every_change_is_answered_on_its_own),
@@ -369,6 +404,7 @@ const t_case kqueue_tests[] = {
     T(child_watcher_reaps_only_its_pid),
     T(fork_child_deinit_leaves_the_kqueue_number_alone),
     T(signals_are_recorded_by_the_kqueue_except_on_macos),
+    T(wake_ups_take_the_path_the_build_says),
     T_END,
 };
 
