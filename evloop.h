@@ -968,6 +968,10 @@ EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status);  
 EVL__PRIVATE EVL__UNUSED int evl__io_fd_watched(const evl_loop *loop, evl_fd fd);
 /* A watcher the library keeps for itself: evl_run does not count it, evl_dump does not show it. */
 EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events);
+/* Drops w's events still waiting in the current batch.  A backend may put an internal watcher it
+   never started in the batch (kqueue, for a child's exit, so that the child's callback runs in the
+   dispatch phase and not inside the wait); when what it stands for stops, this takes it out. */
+EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w);
 
 /* What the fiber scheduler (Fibers, below) offers the loop; without fibers, stubs that do nothing: */
 #if EVLOOP_HAS_FIBERS
