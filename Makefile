@@ -13,7 +13,12 @@
 #   make footprint  the README's footprint table: .text and struct sizes per CPU
 #   make examples   build every example into build/examples/
 #   make bench      benchmarks against libev, libevent, libuv and raw epoll (see bench/)
-#   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests
+#   make check-kqueue-emul   the kqueue emulation for Linux (tests/kqueue) against its own tests;
+#                   part of check
+#   make check-kqueue  the whole suite on the kqueue backend (evloop_kqueue.h) over that emulation,
+#                   in its FreeBSD, macOS and no-EVFILT_EXCEPT flavours and under ASan; part of check
+#   make check-macos   the implementation, the suite and the examples compiled and linked for macOS
+#                   (x86_64 and arm64) against the real SDK that zig carries; nothing runs them
 #   make check-poll the whole suite on the poll backend (evloop_poll.h), in both of its paths, under
 #                   the sanitizers and valgrind, with musl; part of check
 #   make check-integrations  MQTT, HTTP, DNS, serial, GPIO-style EVL_PRI, inotify and GLib, each
@@ -204,7 +209,7 @@ check: check-docs check-headers check-alloc check-test check-nosys check-clang c
 # ---- kqueue emulation -------------------------------------------------------------------------
 # kqueue/kevent emulated on Linux, to test a kqueue backend here: its own tests, in each flavour
 # (FreeBSD, FreeBSD without EVFILT_EXCEPT, macOS), and with epoll_pwait2 and pidfd_open treated as
-# missing (KQEMU_NOSYS=1).  Not part of `check` yet.
+# missing (KQEMU_NOSYS=1).  Part of check (a few seconds), and run again by check-kqueue.
 
 KQEMU_SRC   = tests/kqueue/kqueue.c tests/kqueue/test_kqueue_emul.c
 KQEMU_DEPS  = $(KQEMU_SRC) tests/kqueue/sys/event.h
@@ -229,6 +234,115 @@ check-kqueue-emul: $(B)/kqueue/test_kqueue_emul $(B)/kqueue/test_kqueue_emul-noe
 	./$(B)/kqueue/test_kqueue_emul-noexcept
 	@echo "== kqueue emulation: macOS flavour"
 	./$(B)/kqueue/test_kqueue_emul-macos
+
+check: check-kqueue-emul
+
+# ---- kqueue backend -----------------------------------------------------------------------------
+# The whole suite on evloop_kqueue.h over the emulation above, in each of its flavours: FreeBSD
+# (also without epoll_pwait2 and pidfd_open, both ways), FreeBSD without EVFILT_EXCEPT (EVL_PRI is
+# -ENOSYS), macOS (signals through the handler), the pipe wake-up of systems without EVFILT_USER,
+# and once under ASan+UBSan.  Then the implementation through the header checks (check-headers).
+# No real kqueue runs here: check-macos links the suite against the real macOS SDK.
+
+KQ_SRC   = $(TEST_SRC) tests/kqueue/kqueue.c
+KQ_DEPS  = $(KQ_SRC) tests/t.h $(HEADERS) evloop_kqueue.h tests/kqueue/sys/event.h
+KQ_FLAGS = -DEVLOOP_BACKEND_KQUEUE -Itests/kqueue
+KQ_BUILD = $(CC) $(OPT) $(TESTWARN) $(KQ_FLAGS) -pthread
+
+$(B)/kqueue/test: $(KQ_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQ_BUILD) $(KQ_SRC) -o $@ -lm
+$(B)/kqueue/test-noexcept: $(KQ_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQ_BUILD) -DKQEMU_NO_EXCEPT $(KQ_SRC) -o $@ -lm
+$(B)/kqueue/test-macos: $(KQ_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQ_BUILD) -DKQEMU_MACOS $(KQ_SRC) -o $@ -lm
+$(B)/kqueue/test-pipe: $(KQ_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(KQ_BUILD) -DEVLOOP_KQUEUE_PIPE_WAKEUP $(KQ_SRC) -o $@ -lm
+$(B)/kqueue/test-asan: $(KQ_DEPS)
+	@mkdir -p $(B)/kqueue
+	$(CLANG) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    $(TESTWARN) $(KQ_FLAGS) -pthread $(KQ_SRC) -o $@ -lm
+
+KQ_TESTS = $(addprefix $(B)/kqueue/,test test-noexcept test-macos test-pipe test-asan)
+
+check-kqueue: $(KQ_TESTS)
+	@echo "== kqueue backend on the emulation: FreeBSD flavour"
+	./$(B)/kqueue/test
+	@echo "== kqueue backend: FreeBSD flavour, the emulation without epoll_pwait2 and pidfd_open"
+	KQEMU_NOSYS=1 ./$(B)/kqueue/test
+	./$(B)/kqueue/test --nosys
+	@echo "== kqueue backend: FreeBSD without EVFILT_EXCEPT"
+	./$(B)/kqueue/test-noexcept
+	@echo "== kqueue backend: macOS flavour"
+	./$(B)/kqueue/test-macos
+	@echo "== kqueue backend: wake-ups through a pipe (EVLOOP_KQUEUE_PIPE_WAKEUP)"
+	./$(B)/kqueue/test-pipe
+	@echo "== kqueue backend: under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/kqueue/test-asan
+
+# The header checks of check-headers for evloop_kqueue.h, against the emulation's <sys/event.h>,
+# in its flavours (the real macOS headers: check-macos).
+check-kqueue-headers: $(HEADERS) evloop_kqueue.h tests/kqueue/sys/event.h tests/headers/impl.c tests/headers/use.c tests/headers/static.c
+	@echo "== headers with the kqueue backend (emulated <sys/event.h>): C99, C11 and C++, every warning an error"
+	@mkdir -p $(B)/headers-kqueue
+	@set -e; for variant in "" -DKQEMU_MACOS; do \
+	    for pair in $(HDR_C); do cc=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers-kqueue/$$cc-$$std$$variant; \
+	    flags="-std=$$std -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror $(OPT) $(KQ_FLAGS) $$variant"; \
+	    echo "   $$cc $$flags"; \
+	    $$cc $$flags -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cc $$flags -c tests/headers/use.c -o $$o-use.o; \
+	    $$cc $$flags -c tests/headers/static.c -o $$o-static.o; done; \
+	    for pair in $(HDR_CXX); do cxx=$${pair%%:*}; std=$${pair##*:}; o=$(B)/headers-kqueue/$$cxx-$$std$$variant; \
+	    flags="-std=$$std -Wall -Wextra -Werror $(OPT) $(KQ_FLAGS) $$variant"; \
+	    echo "   $$cxx $$flags"; \
+	    $$cxx $$flags -x c++ -c tests/headers/impl.c -o $$o-impl.o; \
+	    $$cxx $$flags -x c++ -c tests/headers/static.c -o $$o-static.o; done; done
+	@set -e; for variant in -DKQEMU_NO_EXCEPT -DEVLOOP_KQUEUE_PIPE_WAKEUP; do \
+	    flags="$(STRICT) -Werror $(OPT) $(KQ_FLAGS) $$variant"; echo "   $(CC) $$flags"; \
+	    $(CC) $$flags -c tests/headers/impl.c -o $(B)/headers-kqueue/impl$$variant.o; done
+	@for opt in -O0 -O2; do $(CC) -std=c99 $$opt $(KQ_FLAGS) -c tests/headers/impl.c -o $(B)/headers-kqueue/alloc$$opt.o; \
+	    if nm -u $(B)/headers-kqueue/alloc$$opt.o | grep -wE 'malloc|calloc|realloc|free|strdup'; then \
+	        echo "   the kqueue backend references heap allocation ($$opt)"; exit 1; fi; done; \
+	    echo "   no heap allocation (-O0, -O2)"
+
+.PHONY: check-kqueue check-kqueue-headers
+check: check-kqueue
+check-headers: check-kqueue-headers
+
+# ---- macOS (the real SDK, through zig) ----------------------------------------------------------
+# zig's C compiler carries the macOS headers and links Mach-O executables.  For both Mac CPUs: the
+# implementation (the kqueue backend, the Darwin forms of the fiber switch) with the strict flags
+# as C99 and C11 and as C++, then the whole test suite and every example that builds on macOS,
+# linked, every warning an error.  Nothing here can run them.
+
+MAC_TARGETS  = x86_64-macos aarch64-macos
+LLVM_NM      = llvm-nm                  # reads Mach-O, which binutils' nm may not
+MAC_EXAMPLES = $(EXAMPLES)
+
+check-macos: $(TEST_SRC) tests/t.h tests/probe.h $(HEADERS) evloop_kqueue.h
+	@echo "== macOS SDK (zig cc): the implementation, the test suite and the examples, linked, not run"
+	@test -x $(ZIG) || { echo "   no zig at $(ZIG) (.ci/run installs it; or make ZIG=...)"; exit 1; }
+	@mkdir -p $(B)/macos
+	@set -e; for t in $(MAC_TARGETS); do o=$(B)/macos/$$t; \
+	    for std in c99 c11; do echo "   $$t: implementation, -std=$$std $(filter-out -std=c99,$(STRICT)) -Werror"; \
+	        $(ZIG) cc -target $$t -std=$$std $(filter-out -std=c99,$(STRICT)) -Werror $(OPT) -c tests/headers/impl.c -o $$o-impl-$$std.o; done; \
+	    echo "   $$t: implementation as C++11"; \
+	    $(ZIG) c++ -target $$t -std=c++11 -Wall -Wextra -Werror $(OPT) -x c++ -c tests/headers/impl.c -o $$o-impl-cxx.o; \
+	    echo "   $$t: the test suite"; \
+	    $(ZIG) cc -target $$t $(OPT) $(TESTWARN) -pthread $(TEST_SRC) -o $$o-test -lm; \
+	    echo "   $$t: examples: $(MAC_EXAMPLES)"; \
+	    for e in $(MAC_EXAMPLES); do $(ZIG) cc -target $$t $(OPT) $(STRICT) -Werror -pthread examples/$$e.c -o $$o-$$e; done; \
+	    done
+	@$(LLVM_NM) -u $(B)/macos/x86_64-macos-impl-c99.o > $(B)/macos/impl-undefined.txt
+	@grep -qw _kevent $(B)/macos/impl-undefined.txt   # the listing is real: the backend calls kevent
+	@if grep -wE '_malloc|_calloc|_realloc|_free' $(B)/macos/impl-undefined.txt; then \
+	    echo "   the macOS implementation references heap allocation"; exit 1; fi; echo "   no heap allocation (llvm-nm)"
+
+.PHONY: check-macos
+check: check-macos
 
 # ---- benchmarks -------------------------------------------------------------------------------
 

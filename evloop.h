@@ -3,8 +3,8 @@
    Do this:
        #define EVLOOP_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
-   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux, evloop_iocp.h
-   on Windows) next to it.
+   Copy evloop.h and the backend header of your platform (evloop_epoll.h on Linux, evloop_kqueue.h
+   on macOS and the BSDs, evloop_iocp.h on Windows, evloop_poll.h elsewhere) next to it.
 
    SOURCE MAP (search for a title to jump to it)
    ==========
@@ -77,8 +77,8 @@
      EVLOOP_STATIC            make every function static (a private copy in this translation unit;
                               use it together with EVLOOP_IMPLEMENTATION)
      EVLOOP_BACKEND_EPOLL     force a backend instead of the platform default
-     EVLOOP_BACKEND_KQUEUE      (the kqueue backend is not written yet: selecting it stops the
-     EVLOOP_BACKEND_IOCP         build with a clear #error)
+     EVLOOP_BACKEND_KQUEUE
+     EVLOOP_BACKEND_IOCP
      EVLOOP_BACKEND_POLL
      EVLOOP_NO_FIBERS         leave fibers out (evloop.h defines EVLOOP_HAS_FIBERS: 1 when fibers
                               are in, 0 without them; see FIBERS for when they are left out)
@@ -93,6 +93,8 @@
                               evl_io_start returns -ENOSPC beyond it
      EVLOOP_POLL_POSIX_ONLY   poll backend: plain poll() and a pipe even where ppoll and eventfd
                               exist (whole-millisecond timeouts, rounded up)
+     EVLOOP_KQUEUE_PIPE_WAKEUP  kqueue: wake-ups through a pipe even where EVFILT_USER exists (the
+                              path of systems without it, so that it is tested)
      EVLOOP_IOCP_MAX_SOCKETS  IOCP: sockets one loop watches at once (default 256; -ENOSPC beyond)
      EVLOOP_IOCP_NO_HIGH_RESOLUTION_TIMER   IOCP: time waits in milliseconds (rounded up) even where
                               a high-resolution waitable timer exists
@@ -107,7 +109,14 @@
      backend  platform       status in this version
      epoll    Linux          complete: epoll, eventfd wake-ups, epoll_pwait2 sub-ms timers with a
                              timerfd fallback, pidfd child watchers with a SIGCHLD fallback
-     kqueue   BSD, macOS     not written yet
+     kqueue   BSD, macOS     reduced where kqueue must be (see evloop_kqueue.h): EVFILT_READ/WRITE
+                             with per-change errors, EVL_PRI through EVFILT_EXCEPT where it exists
+                             (macOS; else -ENOSYS), EVFILT_SIGNAL on the BSDs (the handler on
+                             macOS), EVFILT_PROC children, EVFILT_USER wake-ups (else a pipe),
+                             nanosecond timeouts; no EVL_HUP/EVL_ERROR for a watcher without a read
+                             or write interest; O(watchers) evl_io_start.  Tested on a kqueue
+                             emulation for Linux and linked against the macOS SDK; not run on a
+                             real kqueue here
      iocp     Windows        reduced (see evloop_iocp.h): sockets only, polled through AFD on an I/O
                              completion port (-ENOTSOCK for other handles); high-resolution
                              waitable timer, else ms timeouts rounded up; console events as
@@ -173,7 +182,9 @@
        wake-up whose write failed is written again by the next one.
      - evloop never changes a thread's signal mask.  While evl_run waits, the signals its loop
        watches are unblocked for that wait only, atomically with it (as pselect does), so a
-       watched signal arrives even if every thread of the program blocks it.
+       watched signal arrives even if every thread of the program blocks it.  (Plain poll() and
+       macOS's kqueue cannot wait with a mask: the signals are unblocked around the wait, and one
+       arriving in between ends it through the handler's wake-up.)
      - Child watchers reap only their own process; through a pidfd (Linux 5.4) even a program
        that reaps the child itself and sees its pid reused cannot make them take another.
      - Newer system calls fall back at run time when they fail with ENOSYS (an old kernel) or
@@ -978,8 +989,16 @@ EVL__PRIVATE void evl__wake_received(evl_loop *loop);               /* the backe
 EVL__PRIVATE EVL__UNUSED void evl__signal_raised(evl_loop *loop, int signum);    /* a signal the backend reports */
 EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c);     /* the process may have exited */
 EVL__PRIVATE void evl__child_exited(evl_loop *loop, evl_child *c, int status);  /* it did, and was reaped */
+/* Whether an active io watcher of loop uses fd, for a backend whose kernel does not refuse a second
+   registration by itself (kqueue adds to or edits one per descriptor and filter).  It walks the
+   loop's io watchers: O(n), so epoll, which hears EEXIST from the kernel, does not ask. */
+EVL__PRIVATE EVL__UNUSED int evl__io_fd_watched(const evl_loop *loop, evl_fd fd);
 /* A watcher the library keeps for itself: evl_run does not count it, evl_dump does not show it. */
 EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events);
+/* Drops w's events still waiting in the current batch.  A backend may put an internal watcher it
+   never started in the batch (kqueue, for a child's exit, so that the child's callback runs in the
+   dispatch phase and not inside the wait); when what it stands for stops, this takes it out. */
+EVL__PRIVATE void evl__forget_ready(evl_loop *loop, const evl_io *w);
 
 /* What the fiber scheduler (Fibers, below) offers the loop; without fibers, stubs that do nothing: */
 #if EVLOOP_HAS_FIBERS
@@ -1513,11 +1532,17 @@ EVLOOP_API void evl_io_init(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events)
     w->kind = EVL__KIND_IO;
 }
 
-EVL__PRIVATE int evl__file_watched(const evl_loop *loop, evl_fd fd) {
+EVL__PRIVATE int evl__fd_on_list(const evl__node *head, evl_fd fd) {
     const evl__node *n;
-    for (n = loop->files.next; n != &loop->files; n = n->next)
+    for (n = head->next; n != head; n = n->next)
         if (EVL__CONTAINER(n, evl_io, link)->fd == fd) return 1;
     return 0;
+}
+
+EVL__PRIVATE int evl__file_watched(const evl_loop *loop, evl_fd fd) { return evl__fd_on_list(&loop->files, fd); }
+
+EVL__PRIVATE int evl__io_fd_watched(const evl_loop *loop, evl_fd fd) {
+    return evl__fd_on_list(&loop->ios, fd) || evl__fd_on_list(&loop->files, fd);
 }
 
 EVL__PRIVATE void evl__io_init_internal(evl_io *w, evl_io_cb cb, evl_fd fd, unsigned events) {
@@ -1730,7 +1755,9 @@ EVL__PRIVATE EVL__COLD int evl__signals_listed(const evl_loop *loop) {
 }
 
 /* The loop's side of watching signum, under the lock: the backend reports it, or the handler
-   catches it for this loop.  Returns whether the handler does (1), or -errno. */
+   catches it for this loop.  Returns whether the handler does (1), or -errno.  A loop that watches
+   any signal is on the list, also when its backend reports them all (the handler then finds no
+   bit of its own there): that is what lets evl_init refuse such a loop while it is live. */
 EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
     int rc;
     if (loop->sig_users[signum]++ > 0) return !evl__signal_in(loop->sig_recorded, signum);
@@ -1742,17 +1769,14 @@ EVL__PRIVATE EVL__COLD int evl__signal_loop_add(evl_loop *loop, int signum) {
         loop->sig_users[signum]--;
         return rc;
     }
-    if (rc != EVL__USE_HANDLER) {
-        loop->sig_recorded[evl__signal_word(signum)] |= evl__signal_bit(signum);
-        return 0;
-    }
-    EVL__FETCH_OR(&loop->sig_watched[evl__signal_word(signum)], evl__signal_bit(signum));
+    if (rc != EVL__USE_HANDLER) loop->sig_recorded[evl__signal_word(signum)] |= evl__signal_bit(signum);
+    else EVL__FETCH_OR(&loop->sig_watched[evl__signal_word(signum)], evl__signal_bit(signum));
     if (!loop->sig_listed) {
         loop->sig_next = evl__signals.loops;
         EVL__STORE(&evl__signals.loops, loop);
         loop->sig_listed = 1;
     }
-    return 1;
+    return rc != EVL__USE_HANDLER ? 0 : 1;
 }
 
 EVL__PRIVATE EVL__COLD void evl__signal_loop_remove(evl_loop *loop, int signum) {
@@ -1760,10 +1784,12 @@ EVL__PRIVATE EVL__COLD void evl__signal_loop_remove(evl_loop *loop, int signum) 
     if (evl__signal_in(loop->sig_recorded, signum)) {
         loop->sig_recorded[evl__signal_word(signum)] &= ~evl__signal_bit(signum);
         evl__backend_signal_stop(loop, signum);
-        return;
+    } else {
+        EVL__FETCH_AND(&loop->sig_watched[evl__signal_word(signum)], ~evl__signal_bit(signum));
     }
-    EVL__FETCH_AND(&loop->sig_watched[evl__signal_word(signum)], ~evl__signal_bit(signum));
-    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]))) evl__signals_unlist(loop);
+    if (!(EVL__LOAD(&loop->sig_watched[0]) | EVL__LOAD(&loop->sig_watched[1]) | loop->sig_recorded[0] |
+          loop->sig_recorded[1]))
+        evl__signals_unlist(loop);
 }
 
 EVL__PRIVATE EVL__COLD int evl__signal_acquire(evl_loop *loop, int signum) {

@@ -11,6 +11,7 @@
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -47,8 +48,17 @@ static void server_read(evl_loop *loop, evl_io *w, unsigned revents) {
     (void)!write(w->fd, buf, (size_t)n);   /* tiny messages: a loopback socket takes them at once */
 }
 
+/* Non-blocking and closed on exec, set with fcntl: macOS has no accept4 and no SOCK_NONBLOCK. */
+static int nonblocking_cloexec(int fd) {
+    if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void server_accept(evl_loop *loop, evl_io *w, unsigned revents) {
-    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = nonblocking_cloexec(accept(w->fd, NULL, NULL));
     (void)revents;
     if (fd < 0) return;
     printf("%7.1f ms  server: accepted a connection (fd %d)\n", ms(loop), fd);
@@ -112,7 +122,7 @@ int main(void) {
     start = evl_now(&loop);
     printf("evloop demo: backend %s\n", evl_backend_name());
 
-    lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    lfd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0));
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -125,7 +135,7 @@ int main(void) {
     evl_io_init(&listener, server_accept, lfd, EVL_READ);
     evl_io_start(&loop, &listener);
 
-    cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cfd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0));
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(cfd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
         perror("demo: connect");

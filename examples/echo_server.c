@@ -10,6 +10,7 @@
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,8 +66,17 @@ static void on_conn(evl_loop *loop, evl_io *w, unsigned revents) {
     evl_io_set(loop, w, c->len ? EVL_WRITE : EVL_READ);
 }
 
+/* Non-blocking and closed on exec, set with fcntl: macOS has no accept4 and no SOCK_NONBLOCK. */
+static int nonblocking_cloexec(int fd) {
+    if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void on_accept(evl_loop *loop, evl_io *w, unsigned revents) {
-    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = nonblocking_cloexec(accept(w->fd, NULL, NULL));
     conn *c;
     (void)revents;
     if (fd < 0) return;
@@ -100,7 +110,7 @@ int main(int argc, char **argv) {
     evl_io listener;
     evl_signal sigint;
     struct sockaddr_in addr;
-    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, fd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0));
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)(argc > 1 ? atoi(argv[1]) : 7000));

@@ -11,6 +11,7 @@
 #define EVLOOP_IMPLEMENTATION
 #include "../evloop.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,12 +76,21 @@ static void on_sigint(evl_loop *l, evl_signal *s, int signum) {
     evl_fiber_cancel(&acceptor);        /* its evl_accept returns -ECANCELED */
 }
 
+/* Non-blocking and closed on exec, set with fcntl: macOS has no accept4 and no SOCK_NONBLOCK. */
+static int nonblocking_cloexec(int fd) {
+    if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* --self-test: clients, also fibers, in the same loop. */
 static struct sockaddr_in server_addr;
 static int clients_done, sent_bytes;
 
 static void client(void *arg) {
-    int id = (int)(intptr_t)arg, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), i;
+    int id = (int)(intptr_t)arg, fd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0)), i;
     char msg[64], reply[64];
     if (evl_connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr, EVL_SEC(5)) < 0) {
         printf("client %d: connect failed\n", id);
@@ -105,7 +115,7 @@ int main(int argc, char **argv) {
     int self_test = argc > 1 && strcmp(argv[1], "--self-test") == 0, one = 1, i;
     socklen_t len = sizeof server_addr;
 
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    listen_fd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0));
     memset(&server_addr, 0, sizeof server_addr);
     server_addr.sin_family = AF_INET;
     server_addr.sin_addr.s_addr = htonl(self_test ? INADDR_LOOPBACK : INADDR_ANY);

@@ -16,9 +16,13 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#ifdef __linux__
 #include <sys/prctl.h>
+#endif
 #include <sys/socket.h>
+#ifdef __linux__
 #include <sys/syscall.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +36,7 @@
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
     async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[],
-    fdlife_tests[];
+    fdlife_tests[], kqueue_tests[];
 
 static const struct {
     const char *name;
@@ -40,7 +44,8 @@ static const struct {
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
               {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
-              {"internals", internals_tests}, {"poll", poll_tests}, {"fdlife", fdlife_tests}};
+              {"internals", internals_tests}, {"poll", poll_tests}, {"fdlife", fdlife_tests},
+              {"kqueue", kqueue_tests}};
 
 int t_slow;
 int t_refused_errno;
@@ -73,7 +78,27 @@ int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit) {
 
 void t_set_nonblocking(int fd) { CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0); }
 
-void t_pipe(int fds[2]) { CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0); }
+/* The flags with fcntl: macOS has no pipe2, accept4, SOCK_NONBLOCK or SOCK_CLOEXEC. */
+static void t_set_cloexec(int fd) { CHECK(fcntl(fd, F_SETFD, FD_CLOEXEC) == 0); }
+
+static void t_set_both(int fd) {
+    t_set_cloexec(fd);
+    t_set_nonblocking(fd);
+}
+
+int t_socket(int domain, int type, int nonblocking) {
+    int fd = socket(domain, type, 0);
+    CHECK(fd >= 0);
+    t_set_cloexec(fd);
+    if (nonblocking) t_set_nonblocking(fd);
+    return fd;
+}
+
+void t_pipe(int fds[2]) {
+    CHECK(pipe(fds) == 0);
+    t_set_both(fds[0]);
+    t_set_both(fds[1]);
+}
 
 void t_pipe_at(int number, int fds[2]) {
     int pair[2];
@@ -91,13 +116,14 @@ void t_pipe_at(int number, int fds[2]) {
 }
 
 void t_socketpair(int type, int fds[2]) {
-    CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+    CHECK(socketpair(AF_UNIX, type, 0, fds) == 0);
+    t_set_both(fds[0]);
+    t_set_both(fds[1]);
 }
 
 static void t_loopback(int type, int *listener_out, struct sockaddr_in *addr) {
     socklen_t len = sizeof *addr;
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    CHECK(fd >= 0);
+    int fd = t_socket(AF_INET, type, 0);
     memset(addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
     addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -111,11 +137,11 @@ void t_tcp_pair(int fds[2]) {
     int listener, one = 1;
     t_loopback(SOCK_STREAM, &listener, &addr);
     CHECK(listen(listener, 1) == 0);
-    fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(fds[1] >= 0);
+    fds[1] = t_socket(AF_INET, SOCK_STREAM, 0);
     CHECK(connect(fds[1], (struct sockaddr *)&addr, sizeof addr) == 0);
-    fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    fds[0] = accept(listener, NULL, NULL);
     CHECK(fds[0] >= 0);
+    t_set_both(fds[0]);
     t_set_nonblocking(fds[1]);
     setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -136,9 +162,14 @@ pid_t t_fork_sleeper(void) {
     pid_t parent = getpid(), pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+#ifdef __linux__
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(0);      /* the parent ended before the line above */
         for (;;) pause();
+#else
+        while (getppid() == parent) sleep(1);   /* no death signal elsewhere: look now and then */
+        _exit(0);
+#endif
     }
     return pid;
 }

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(_WIN32)
+#if (defined(__x86_64__) && defined(_WIN32)) || defined(__APPLE__)   /* PE and Mach-O: no .type */
 #define TEST_PROBE_SECTION_BEGIN ".text\n"
 #define TEST_PROBE_SECTION_END   ".text\n"
 #define TEST_PROBE_TYPE ""

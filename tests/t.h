@@ -16,6 +16,14 @@
 #if defined(EVLOOP_BACKEND_IOCP) || (defined(_WIN32) && !defined(EVLOOP_BACKEND_POLL))
 #define T_BACKEND "iocp"
 #define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: a completion port cannot be polled */
+#elif defined(EVLOOP_BACKEND_KQUEUE) || (!defined(EVLOOP_BACKEND_POLL) && !defined(EVLOOP_BACKEND_EPOLL) && \
+                                         (defined(__APPLE__) || defined(__FreeBSD__)))
+#define T_BACKEND "kqueue"
+#define T_KQUEUE 1
+#define T_HUP_WITHOUT_INTEREST 0    /* the end of a stream comes only to a read or write interest */
+#if !defined(EVFILT_EXCEPT) || !defined(NOTE_OOB)
+#define T_HAS_PRI 0                 /* EVL_PRI needs EVFILT_EXCEPT: -ENOSYS without it */
+#endif
 #elif defined(EVLOOP_BACKEND_POLL)
 #define T_BACKEND "poll"
 #define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: poll() has no descriptor for the loop */
@@ -28,6 +36,15 @@
 #endif
 #ifndef T_BACKEND_BY_NUMBER
 #define T_BACKEND_BY_NUMBER 0
+#endif
+#ifndef T_KQUEUE
+#define T_KQUEUE 0                  /* on Linux: the emulation of tests/kqueue, over epoll */
+#endif
+#ifndef T_HUP_WITHOUT_INTEREST
+#define T_HUP_WITHOUT_INTEREST 1    /* EVL_HUP and EVL_ERROR come also to a watcher with no interest */
+#endif
+#ifndef T_HAS_PRI
+#define T_HAS_PRI 1                 /* EVL_PRI can be watched */
 #endif
 
 #include <errno.h>
@@ -93,6 +110,10 @@ evl_time t_clock(void);
 /* Runs the loop in short slices until *flag becomes non-zero or `limit` passes; returns the flag.
    This is how tests await a condition without sleeping. */
 int t_run_until(evl_loop *loop, volatile int *flag, evl_time limit);
+
+/* A close-on-exec socket, non-blocking if asked (on Windows it stays as made: evloop makes sockets
+   non-blocking where it needs to).  With fcntl, not SOCK_NONBLOCK/SOCK_CLOEXEC, which macOS lacks. */
+int t_socket(int domain, int type, int nonblocking);
 
 /* A connected pair of non-blocking descriptors of each kind. */
 void t_pipe(int fds[2]);

@@ -407,7 +407,7 @@ static void cancel_ends_a_wait_of_every_kind(void) {
         c.chan = &chan;
         if (kind == K_ACCEPT) {
             struct sockaddr_in addr;
-            c.fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            c.fds[0] = t_socket(AF_INET, SOCK_STREAM, 1);
             memset(&addr, 0, sizeof addr);
             addr.sin_family = AF_INET;
             addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -633,7 +633,7 @@ static void serve_one(void *arg) {
 
 static void connect_and_ask(void *arg) {
     tcp_case *c = (tcp_case *)arg;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);   /* blocking: connect must cope */
+    int fd = t_socket(AF_INET, SOCK_STREAM, 0);   /* blocking: connect must cope */
     c->client_rc = evl_connect(fd, (struct sockaddr *)&c->addr, sizeof c->addr, EVL_SEC(5));
     CHECK_EQ(c->client_rc, 0);
     CHECK(!(fcntl(fd, F_GETFL) & O_NONBLOCK));  /* left as it was */
@@ -649,7 +649,7 @@ static void fiber_server_and_client_talk_over_tcp(void) {
     socklen_t len = sizeof c.addr;
     memset(&c, 0, sizeof c);
     CHECK_EQ(evl_init(&loop), 0);
-    c.listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c.listener = t_socket(AF_INET, SOCK_STREAM, 1);
     c.addr.sin_family = AF_INET;
     c.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK_EQ(bind(c.listener, (struct sockaddr *)&c.addr, sizeof c.addr), 0);
@@ -666,7 +666,7 @@ static void fiber_server_and_client_talk_over_tcp(void) {
 
 static void connect_to_nobody(void *arg) {
     tcp_case *c = (tcp_case *)arg;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = t_socket(AF_INET, SOCK_STREAM, 1);
     c->client_rc = evl_connect(fd, (struct sockaddr *)&c->addr, sizeof c->addr, EVL_SEC(5));
     close(fd);
 }
@@ -674,7 +674,7 @@ static void connect_to_nobody(void *arg) {
 /* What SO_ERROR says after a non-blocking connect to addr, without evloop.  qemu-user passes the
    host's number through untranslated (111 where MIPS's ECONNREFUSED is 146), which this shows. */
 static int refused_connect_so_error(const struct sockaddr_in *addr) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
+    int fd = t_socket(AF_INET, SOCK_STREAM, 1), err = 0;
     socklen_t len = sizeof err;
     struct pollfd p;
     CHECK(fd >= 0);
@@ -905,7 +905,7 @@ static void join_waits_until_the_fiber_returned(void) {
 static int still_mapped(void *p, size_t len) {
     long page = sysconf(_SC_PAGESIZE);
     unsigned char vec[64];
-    return mincore(p, len < 64 * (size_t)page ? len : 64 * (size_t)page, vec) == 0;
+    return mincore(p, len < 64 * (size_t)page ? len : 64 * (size_t)page, (void *)vec) == 0;   /* char * on macOS */
 }
 #else
 #define still_mapped t_still_mapped

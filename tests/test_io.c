@@ -79,6 +79,7 @@ static void closed_reader_is_reported_as_error_to_the_writer(void) {
     int fds[2];
     CHECK_EQ(evl_init(&loop), 0);
     t_pipe(fds);
+    if (!T_HUP_WITHOUT_INTEREST) t_skip("this backend reports a stream's end only to a read or write interest");
     close(fds[0]);
     setup(&loop, &w, &seen, fds[1], 0);         /* no interest: errors come anyway */
     CHECK(t_run_until(&loop, &seen.calls, EVL_SEC(2)));

@@ -8,7 +8,6 @@
 #if T_POSIX
 #include <poll.h>
 #include <pthread.h>
-#include <sys/epoll.h>
 #endif
 
 static int calls;
@@ -52,7 +51,13 @@ static void stop_loop_timer(evl_loop *loop, evl_timer *t) {
 #if T_POSIX
 static void init_and_deinit_release_the_descriptors(void) {
     evl_loop loop;
-    int before = open("/dev/null", O_RDONLY), after;
+    int before, after;
+#ifdef KQEMU_SYS_EVENT_H
+    /* The Linux emulation of kqueue keeps a descriptor of its own from its first kqueue() on. */
+    CHECK_EQ(evl_init(&loop), 0);
+    evl_deinit(&loop);
+#endif
+    before = open("/dev/null", O_RDONLY);
     close(before);
     CHECK_EQ(evl_init(&loop), 0);
     if (T_BACKEND_HAS_FD) CHECK(evl_backend_fd(&loop) >= 0);
@@ -446,7 +451,7 @@ static void dump_lists_every_active_watcher(void) {
     CHECK(f != NULL);
     CHECK_EQ(evl_init(&loop), 0);
     t_pipe(fds);
-    evl_io_init(&w, ignore_io, fds[0], EVL_READ | EVL_PRI);
+    evl_io_init(&w, ignore_io, fds[0], T_HAS_PRI ? EVL_READ | EVL_PRI : EVL_READ);
     CHECK_EQ(evl_io_start(&loop, &w), 0);
     evl_timer_init(&t, count_timer);
     evl_timer_start(&loop, &t, EVL_SEC(3), EVL_SEC(1));
@@ -463,7 +468,7 @@ static void dump_lists_every_active_watcher(void) {
     buf[n] = 0;
     CHECK(strstr(buf, "backend " T_BACKEND) != NULL);
     CHECK(strstr(buf, "4 referenced watchers") != NULL);
-    CHECK(strstr(buf, "events READ PRI") != NULL);
+    CHECK(strstr(buf, T_HAS_PRI ? "events READ PRI" : "events READ") != NULL);
     CHECK(strstr(buf, "timer") != NULL && (strstr(buf, "due in 2.9") != NULL || strstr(buf, "due in 3.0") != NULL) && strstr(buf, "repeat 1.0") != NULL);
     CHECK(strstr(buf, "unref") != NULL);
     CHECK(strstr(buf, "check") != NULL);

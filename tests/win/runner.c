@@ -142,6 +142,13 @@ void t_udp_pair(int fds[2]) {
 
 void t_pipe(int fds[2]) { t_tcp_pair(fds); }
 
+int t_socket(int domain, int type, int nonblocking) {
+    SOCKET s = socket(domain, type, 0);
+    (void)nonblocking;                          /* evloop makes sockets non-blocking where it must */
+    CHECK(s != INVALID_SOCKET);
+    return (int)s;
+}
+
 void t_socketpair(int type, int fds[2]) {
     if (type == SOCK_DGRAM) t_udp_pair(fds);
     else t_tcp_pair(fds);
