@@ -12,13 +12,15 @@
      Configuration                  macros, backend choice, which fiber switch
      Types                          every struct the user owns, the loop last
      API                            by topic: time, loop, descriptors, timers, signals, children,
-                                    wake-ups, hooks, debugging, fibers
+                                    wake-ups, hooks, file operations, debugging, fibers
      Implementation                 under EVLOOP_IMPLEMENTATION:
        Internal interface             what a backend, the OS layer and the fiber switch provide
        Lists, Timer wheel, Timers, Wake-ups, File descriptors, Hooks, Cross-thread wake-ups,
-       Signals, Child processes, Dispatch, Loop, Fibers: scheduling/waiting/I/O, Channels,
+       Signals, Child processes, Operations (worker threads; submitting, completing, cancelling),
+       Dispatch, Loop, Fibers: scheduling/waiting/I/O, Channels,
        Debugging                      the portable core, in that order
-       >>os posix                     clock, signal dispositions, reaping, stacks, descriptors
+       >>os posix                     clock, signal dispositions, reaping, threads and blocking
+                                      file operations, stacks, descriptors
        >>backend                      includes evloop_<backend>.h a second time, for its code
        Fibers: the context switch     shared part, then one section per CPU: >>cpu x86_64,
                                       >>cpu i386, >>cpu AArch64, >>cpu ARM, >>cpu RISC-V 64,
@@ -38,6 +40,8 @@
      - nanosecond time base on the monotonic clock, sub-millisecond timers on Linux
      - a callback may start, stop or free any watcher, including itself and watchers whose events
        are already pending in the same batch
+     - files without blocking the loop: completion operations through io_uring, or worker threads
+       you start, with the same callbacks and fiber calls (see File operations in the API)
      - descriptors, signals and child processes are acquired when a watcher starts, so failure shows
        up there as a negative errno; stopping never fails
      - fibers: straight-line code (n = evl_read(fd, buf, len, timeout)) next to callbacks in the
@@ -85,7 +89,8 @@
      EVLOOP_FIBER_UCONTEXT    switch fibers with makecontext/swapcontext even where there is
                               assembly for the CPU (slower: a system call per switch)
      EVLOOP_NO_VALGRIND       leave out the valgrind client requests that register fiber stacks
-                              (they are used when <valgrind/valgrind.h> is found)
+                              and mark what io_uring read as defined (they are used when
+                              <valgrind/valgrind.h> is found)
      EVLOOP_ASSERT(x)         assertion used for API misuse by functions that cannot return an error
                               (default: assert(x); misuse is then ignored when NDEBUG is set)
      EVLOOP_MAX_EVENTS        events fetched from the kernel per poll (default 64)
@@ -93,6 +98,9 @@
                               evl_io_start returns -ENOSPC beyond it
      EVLOOP_POLL_POSIX_ONLY   poll backend: plain poll() and a pipe even where ppoll and eventfd
                               exist (whole-millisecond timeouts, rounded up)
+     EVLOOP_NO_IO_URING       epoll: file operations never use io_uring (workers or inline)
+     EVLOOP_IO_URING_ENTRIES  epoll: submission entries of a loop's ring (default 64; the kernel
+                              gives twice as many completion entries)
      EVLOOP_IOCP_MAX_SOCKETS  IOCP: sockets one loop watches at once (default 256; -ENOSPC beyond)
      EVLOOP_IOCP_NO_HIGH_RESOLUTION_TIMER   IOCP: time waits in milliseconds (rounded up) even where
                               a high-resolution waitable timer exists
@@ -106,7 +114,8 @@
    ========
      backend  platform       status in this version
      epoll    Linux          complete: epoll, eventfd wake-ups, epoll_pwait2 sub-ms timers with a
-                             timerfd fallback, pidfd child watchers with a SIGCHLD fallback
+                             timerfd fallback, pidfd child watchers with a SIGCHLD fallback,
+                             file operations through io_uring with a worker/inline fallback
      kqueue   BSD, macOS     not written yet
      iocp     Windows        reduced (see evloop_iocp.h): sockets only, polled through AFD on an I/O
                              completion port (-ENOTSOCK for other handles); high-resolution
@@ -204,6 +213,9 @@
        during its own evl_run passes.  On the SIGCHLD fallback (no pidfds: Linux before 5.4, or a
        sandbox) children are reaped by pid: stop a watcher before reaping its child yourself, or a
        new child given the same pid could be taken for it.
+     - File operations: none on Windows; a worker thread's running operation is not interrupted
+       by evl_op_cancel; on 32-bit systems build with -D_FILE_OFFSET_BITS=64 for offsets past
+       2 GiB on the worker and inline engines (-EOVERFLOW otherwise).
      - Fibers: x86 CET shadow stacks, i386 -mregparm builds and -masm=intel are not supported by
        the assembly; MIPS n32, MIPS I, MIPS -msingle-float and PowerPC e500 (SPE) take ucontext;
        a C++ exception must not leave a fiber's function.
@@ -868,7 +880,8 @@ EVLOOP_API void evl_workers_stop(evl_loop *loop);
 
 /* ---- Debugging --------------------------------------------------------------------------------
    One line for the loop, then one per active watcher: kind, descriptor and events, signal, pid,
-   timer due-in and repeat, and whether it is unreferenced. */
+   timer due-in and repeat, and whether it is unreferenced; then fibers, file operations (which
+   operation, its descriptor, where it is) and the number of worker threads. */
 EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
 
 #if EVLOOP_HAS_FIBERS
@@ -2029,6 +2042,10 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
    list, both under the workers' lock. */
 
 enum { EVL__OP_IDLE, EVL__OP_NEW, EVL__OP_IN_BACKEND, EVL__OP_QUEUED, EVL__OP_DONE };
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024                        /* POSIX's minimum is 16; every kernel here takes 1024 */
+#endif
 
 EVL__PRIVATE evl_op *evl__op_of(evl__node *queue) { return EVL__CONTAINER(queue, evl_op, queue); }
 
@@ -3297,6 +3314,19 @@ EVL__PRIVATE EVL__COLD void evl__dump_fibers(const evl_loop *loop, FILE *out) {
 }
 #endif
 
+#if EVLOOP_HAS_FILE_OPS
+EVL__PRIVATE EVL__COLD void evl__dump_op(const evl_loop *loop, const evl__node *n, FILE *out) {
+    const evl_op *op = EVL__CONTAINER(n, evl_op, link);
+    static const char *const names[] = {"?",      "read",  "write", "readv", "writev", "fsync",
+                                        "fdatasync", "openat", "close", "fstat", "statx", "work"};
+    static const char *const states[] = {"idle", "not yet submitted", "in the kernel", "with the workers", "finished"};
+    (void)loop;
+    fprintf(out, "  op      %p  %s", (const void *)op, names[op->code <= EVL__DO_WORK ? op->code : 0]);
+    if (op->code != EVL__DO_WORK) fprintf(out, " fd %d", op->fd);
+    fprintf(out, "  %s%s\n", states[op->state <= EVL__OP_DONE ? op->state : 0], evl__ref_note(n));
+}
+#endif
+
 typedef struct evl__dump_ctx {
     const evl_loop *loop;
     FILE *out;
@@ -3333,6 +3363,10 @@ EVLOOP_API EVL__COLD void evl_dump(const evl_loop *loop, FILE *out) {
     evl__dump_list(loop, &loop->prepares, out, evl__dump_hook);
     evl__dump_list(loop, &loop->checks, out, evl__dump_hook);
     evl__dump_fibers(loop, out);
+#if EVLOOP_HAS_FILE_OPS
+    evl__dump_list(loop, &loop->ops, out, evl__dump_op);
+    if (loop->workers.count) fprintf(out, "  workers %u threads\n", loop->workers.count);
+#endif
 }
 
 /* ============================================================================================== */

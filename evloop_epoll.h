@@ -490,6 +490,17 @@ enum {
 #define EVL__RING_SQ_CQ_OVERFLOW 2u
 #define EVL__RING_CANCEL_TAG 1u         /* user_data of a cancellation: odd, so never an evl_op */
 
+/* The kernel fills read buffers behind valgrind's back: it is told, where its header is found. */
+#if !defined(EVLOOP_NO_VALGRIND) && defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define EVL__RING_FILLED(addr, len) ((void)VALGRIND_MAKE_MEM_DEFINED((addr), (len)))
+#endif
+#endif
+#ifndef EVL__RING_FILLED
+#define EVL__RING_FILLED(addr, len) ((void)0)
+#endif
+
 /* What the kernel offers, asked once per process: 0 unknown, 1 yes, -1 no; and which operations. */
 static int evl__ring_state;
 static uint32_t evl__ring_ops;          /* bit per opcode below 32 */
@@ -728,6 +739,25 @@ EVL__PRIVATE void evl__backend_op_cancel(evl_loop *loop, evl_op *op) {
     evl__ring_submit(r);
 }
 
+/* What a successful operation wrote into the program's memory, for valgrind. */
+EVL__PRIVATE void evl__ring_mark_filled(const evl_op *op, int32_t res) {
+    const struct iovec *iov = (const struct iovec *)op->addr;
+    size_t left = (size_t)res, i;
+    if (res < 0) return;
+    switch (op->code) {
+    case EVL__DO_READ: EVL__RING_FILLED(op->addr, left); break;
+    case EVL__DO_READV:
+        for (i = 0; i < op->len && left > 0; left -= iov[i].iov_len < left ? iov[i].iov_len : left, i++)
+            EVL__RING_FILLED(iov[i].iov_base, iov[i].iov_len < left ? iov[i].iov_len : left);
+        break;
+#if EVLOOP_HAS_STATX
+    case EVL__DO_STATX: EVL__RING_FILLED(op->out, sizeof(struct statx)); break;
+#endif
+    default: break;
+    }
+    (void)iov, (void)i;
+}
+
 /* Reads every completion waiting; completions that did not fit wait in the kernel and are moved
    into the ring by an enter. */
 EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
@@ -744,8 +774,9 @@ EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
             uint64_t user_data = cqe->user_data;
             int32_t res = cqe->res;
             r->in_flight--;
-            if (user_data != EVL__RING_CANCEL_TAG && !r->draining)
-                evl__op_finished(loop, (evl_op *)(uintptr_t)user_data, (ssize_t)res);
+            if (user_data == EVL__RING_CANCEL_TAG || r->draining) continue;
+            evl__ring_mark_filled((const evl_op *)(uintptr_t)user_data, res);
+            evl__op_finished(loop, (evl_op *)(uintptr_t)user_data, (ssize_t)res);
         }
         __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
     }

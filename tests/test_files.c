@@ -107,10 +107,10 @@ static void fill_random(unsigned char *p, size_t len) {
 
 /* ---- Transfers ----------------------------------------------------------------------------------- */
 
-/* 64 MiB in lanes of 16 KiB; each operation in flight owns a lane, so none overlap and the file's
-   final content is known exactly: the shadow copy, checked against pread at the end and by every
-   read on the way. */
-#define BIG_SIZE ((size_t)64 << 20)
+/* 64 MiB (16 MiB under valgrind and qemu) in lanes of 16 KiB; each operation in flight owns a
+   lane, so none overlap and the file's final content is known exactly: the shadow copy, checked
+   against pread at the end and by every read on the way. */
+#define BIG_SIZE ((size_t)(t_slow ? 16 : 64) << 20)
 #define LANE ((size_t)16 << 10)
 #define IN_FLIGHT 48
 
@@ -363,6 +363,7 @@ static void files_errors_come_through_the_callback(void) {
         CHECK((rdonly = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
     }
     memset(s, 0, sizeof s);
+    memset(buf, 0, sizeof buf);
     for (i = 0; i < 4; i++) {
         evl_op_init(&op[i], record_op);
         op[i].data = &s[i];
@@ -525,7 +526,7 @@ static void files_cancel_running_operation(void) {
     evl_op op;
     seen_op s;
     char buf[16];
-    int p[2], i;
+    int p[2], i, rc;
     files_loop(&loop);
     if (on_engine(&loop, "inline")) t_skip("inline: a read of an empty pipe would block the loop itself");
     CHECK(pipe(p) == 0);                                     /* blocking, as a worker reads it */
@@ -539,11 +540,14 @@ static void files_cancel_running_operation(void) {
         CHECK_EQ(evl_op_cancel(&loop, &op), 0);
         run_until_done(&loop, &s, 1);
         CHECK_EQ(s.result, -ECANCELED);
-    } else {
-        CHECK_EQ(evl_op_cancel(&loop, &op), -EALREADY);
+    } else if ((rc = evl_op_cancel(&loop, &op)) == -EALREADY) {
         CHECK_EQ(write(p[1], "late", 4), 4);
         run_until_done(&loop, &s, 1);
         CHECK_EQ(s.result, 4);
+    } else {                                        /* a loaded machine: no worker took it yet */
+        CHECK_EQ(rc, 0);
+        run_until_done(&loop, &s, 1);
+        CHECK_EQ(s.result, -ECANCELED);
     }
     evl_deinit(&loop);
     close(p[0]);
@@ -640,68 +644,57 @@ static void await_busy_running(void) {
     CHECK(busy_running);
 }
 
-static void files_work_cancel_while_queued(void) {
+/* One worker, running `busy` (which waits for the pipe) with `queued` behind it. */
+static struct {
     evl_loop loop;
     evl_worker one;
     evl_op busy, queued;
     seen_op s[2];
     int p[2];
+} held;
+
+static void hold_the_only_worker(void) {
     const char *want = wanted_engine();
     if (want && strcmp(want, "workers") != 0) t_skip("needs worker threads");
-    CHECK_EQ(evl_init(&loop), 0);
-    CHECK_EQ(evl_workers_start(&loop, &one, 1), 0);
-    CHECK_EQ(evl_workers_start(&loop, &one, 1), -EALREADY);
-    CHECK(pipe(p) == 0);
-    memset(s, 0, sizeof s);
-    evl_op_init(&busy, record_op);
-    busy.data = &s[0];
-    evl_op_init(&queued, record_op);
-    queued.data = &s[1];
-    CHECK_EQ(evl_op_work(&loop, &busy, wait_for_pipe, &p[0]), 0);
-    CHECK_EQ(evl_op_work(&loop, &queued, square, (void *)(intptr_t)3), 0);
-    CHECK(evl_run(&loop, 0) >= 0);                  /* both handed to the worker's queue */
+    CHECK_EQ(evl_init(&held.loop), 0);
+    CHECK_EQ(evl_workers_start(&held.loop, &held.one, 1), 0);
+    CHECK_EQ(evl_workers_start(&held.loop, &held.one, 1), -EALREADY);
+    CHECK(pipe(held.p) == 0);
+    evl_op_init(&held.busy, record_op);
+    held.busy.data = &held.s[0];
+    evl_op_init(&held.queued, record_op);
+    held.queued.data = &held.s[1];
+    CHECK_EQ(evl_op_work(&held.loop, &held.busy, wait_for_pipe, &held.p[0]), 0);
+    CHECK_EQ(evl_op_work(&held.loop, &held.queued, square, (void *)(intptr_t)3), 0);
+    CHECK(evl_run(&held.loop, 0) >= 0);             /* both handed to the worker's queue */
     await_busy_running();
-    CHECK_EQ(evl_op_cancel(&loop, &queued), 0);
-    CHECK_EQ(evl_op_cancel(&loop, &busy), -EALREADY);   /* running, or about to: not interrupted */
-    run_until_done(&loop, &s[1], 1);
-    CHECK_EQ(s[1].result, -ECANCELED);
-    CHECK_EQ(s[0].calls, 0);
-    CHECK_EQ(write(p[1], "go", 1), 1);
-    run_until_done(&loop, &s[0], 1);
-    CHECK_EQ(s[0].result, 1);
-    evl_workers_stop(&loop);
-    evl_workers_stop(&loop);                        /* idempotent */
-    CHECK_EQ(strcmp(evl_op_engine(&loop), "workers") != 0, 1);
-    evl_deinit(&loop);
+}
+
+static void files_work_cancel_while_queued(void) {
+    hold_the_only_worker();
+    CHECK_EQ(evl_op_cancel(&held.loop, &held.queued), 0);
+    CHECK_EQ(evl_op_cancel(&held.loop, &held.busy), -EALREADY);   /* running: not interrupted */
+    run_until_done(&held.loop, &held.s[1], 1);
+    CHECK_EQ(held.s[1].result, -ECANCELED);
+    CHECK_EQ(held.s[0].calls, 0);
+    CHECK_EQ(write(held.p[1], "go", 1), 1);
+    run_until_done(&held.loop, &held.s[0], 1);
+    CHECK_EQ(held.s[0].result, 1);
+    evl_workers_stop(&held.loop);
+    evl_workers_stop(&held.loop);                   /* idempotent */
+    CHECK(strcmp(evl_op_engine(&held.loop), "workers") != 0);
+    evl_deinit(&held.loop);
 }
 
 /* evl_workers_stop lets the running operation finish and cancels what is still queued. */
 static void files_workers_stop_cancels_the_queue(void) {
-    evl_loop loop;
-    evl_worker one;
-    evl_op busy, queued;
-    seen_op s[2];
-    int p[2];
-    const char *want = wanted_engine();
-    if (want && strcmp(want, "workers") != 0) t_skip("needs worker threads");
-    CHECK_EQ(evl_init(&loop), 0);
-    CHECK_EQ(evl_workers_start(&loop, &one, 1), 0);
-    CHECK(pipe(p) == 0);
-    memset(s, 0, sizeof s);
-    evl_op_init(&busy, record_op);
-    busy.data = &s[0];
-    evl_op_init(&queued, record_op);
-    queued.data = &s[1];
-    CHECK_EQ(evl_op_work(&loop, &busy, wait_for_pipe, &p[0]), 0);
-    CHECK_EQ(evl_op_work(&loop, &queued, square, (void *)(intptr_t)3), 0);
-    CHECK(evl_run(&loop, 0) >= 0);
-    await_busy_running();
-    CHECK_EQ(write(p[1], "go", 1), 1);              /* the busy one can finish while stopping */
-    evl_workers_stop(&loop);
-    run_until_done(&loop, s, 2);
-    CHECK_EQ(s[0].result, 1);
-    CHECK(s[1].result == 9 || s[1].result == -ECANCELED);  /* it may have been taken before the stop */
-    evl_deinit(&loop);
+    hold_the_only_worker();
+    CHECK_EQ(write(held.p[1], "go", 1), 1);         /* the busy one can finish while stopping */
+    evl_workers_stop(&held.loop);
+    run_until_done(&held.loop, held.s, 2);
+    CHECK_EQ(held.s[0].result, 1);
+    CHECK(held.s[1].result == 9 || held.s[1].result == -ECANCELED);   /* taken before the stop, or not */
+    evl_deinit(&held.loop);
 }
 
 /* ---- Fibers ---------------------------------------------------------------------------------------------- */
@@ -791,7 +784,8 @@ static void files_fiber_timeout_and_cancel(void) {
         CHECK_EQ(fib.results[0], -ETIMEDOUT);
         CHECK_EQ(fib.results[1], -ECANCELED);
     } else {
-        CHECK_EQ(fib.results[0], 1);                /* timed out, but the worker's read finished */
+        /* timed out: cancelled if still queued, else the worker's read finished with the data */
+        CHECK(fib.results[0] == 1 || fib.results[0] == -ETIMEDOUT);
         CHECK_EQ(fib.results[1], 1);
     }
     evl_deinit(&loop);
