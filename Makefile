@@ -23,6 +23,10 @@
 #                   the sanitizers and valgrind, with musl; part of check
 #   make check-integrations  MQTT, HTTP, DNS, serial, GPIO-style EVL_PRI, inotify and GLib, each
 #                   against a real peer its test starts (tests/integ, docs/); part of check
+#   make check-files  the file operations suite (tests/test_files.c) on each engine: io_uring,
+#                   the worker threads (io_uring_setup refused by --nosys) and inline, under
+#                   ASan+UBSan, TSan (workers) and valgrind, on the poll backend, and built without
+#                   io_uring (EVLOOP_NO_IO_URING); part of check
 #   make install    the headers and evloop.pc (PREFIX=/usr/local, DESTDIR=)
 #   make clean
 
@@ -727,3 +731,41 @@ stress-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
 
 stress: stress-faults
 check: check-faults
+
+# ---- file operations (issue 10) -------------------------------------------------------------------
+# tests/test_files.c on each engine.  EVL_TEST_FILE_ENGINE names the engine a run must use (each
+# test checks evl_op_engine): io_uring as the kernel offers it; workers and inline with
+# io_uring_setup refused by --nosys (ENOSYS, then EPERM as a container's seccomp profile would).
+
+FILES_RUN = EVL_TEST_FILE_ENGINE
+
+$(B)/test-nouring: $(TEST_SRC) tests/t.h $(HEADERS)
+	@mkdir -p $(B)
+	$(CC) $(OPT) $(TESTWARN) -DEVLOOP_NO_IO_URING -pthread $(TEST_SRC) -o $@ -lm
+
+.PHONY: check-files
+check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/test-nouring
+	@echo "== file operations on io_uring"
+	$(FILES_RUN)=io_uring ./$(B)/test suite=files
+	@echo "== file operations on worker threads (io_uring_setup refused: ENOSYS)"
+	$(FILES_RUN)=workers ./$(B)/test --nosys suite=files
+	@echo "== file operations inline (io_uring_setup refused: EPERM, no workers)"
+	$(FILES_RUN)=inline ./$(B)/test --nosys=EPERM suite=files
+	@echo "== file operations under AddressSanitizer + UndefinedBehaviorSanitizer: io_uring, workers"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(FILES_RUN)=io_uring ./$(B)/test-asan suite=files
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(FILES_RUN)=workers ./$(B)/test-asan --nosys suite=files
+	@echo "== file operations on worker threads under ThreadSanitizer"
+	TSAN_OPTIONS=halt_on_error=1 $(FILES_RUN)=workers ./$(B)/test-tsan --nosys suite=files
+	@echo "== file operations under valgrind: io_uring, workers"
+	EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=300 $(FILES_RUN)=io_uring $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite ./$(B)/test suite=files
+	EVL_TEST_SLOW=1 EVL_TEST_TIMEOUT=300 $(FILES_RUN)=workers $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite ./$(B)/test --nosys suite=files
+	@echo "== file operations on the poll backend: workers, inline"
+	$(FILES_RUN)=workers ./$(B)/test-poll suite=files
+	$(FILES_RUN)=inline ./$(B)/test-poll suite=files
+	@echo "== file operations built without io_uring (EVLOOP_NO_IO_URING): workers, inline"
+	$(FILES_RUN)=workers ./$(B)/test-nouring suite=files
+	$(FILES_RUN)=inline ./$(B)/test-nouring suite=files
+
+check: check-files
