@@ -228,6 +228,9 @@
 #include <signal.h>                 /* sigset_t */
 #include <sys/types.h>              /* pid_t */
 #include <sys/socket.h>             /* struct sockaddr, socklen_t */
+#include <sys/stat.h>               /* struct stat (and struct statx), for file operations */
+#include <sys/uio.h>                /* struct iovec */
+#include <pthread.h>                /* the worker threads of file operations */
 #endif
 
 /* ============================================================================================== */
@@ -325,6 +328,20 @@
 
 #if defined(EVL__CTX_UCONTEXT)
 #include <ucontext.h>
+#endif
+
+/* File operations (evl_op_*) need POSIX files and threads: everywhere but Windows.  evl_op_statx
+   is there where the C library declares struct statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
+#if defined(_WIN32)
+#define EVLOOP_HAS_FILE_OPS 0
+#else
+#define EVLOOP_HAS_FILE_OPS 1
+#if defined(__linux__) && defined(STATX_TYPE)
+#define EVLOOP_HAS_STATX 1
+#endif
+#endif
+#ifndef EVLOOP_HAS_STATX
+#define EVLOOP_HAS_STATX 0
 #endif
 
 #ifdef __cplusplus
@@ -469,6 +486,57 @@ typedef struct evl__os_loop {
     sigset_t wait_mask;         /* the waiting thread's mask, with the loop's signals taken out */
     unsigned char wait_masked;  /* whether it differs from the thread's own mask */
 } evl__os_loop;
+typedef pthread_t evl__os_thread;
+typedef pthread_mutex_t evl__os_mutex;
+typedef pthread_cond_t evl__os_cond;
+#endif
+
+#if EVLOOP_HAS_FILE_OPS
+typedef struct evl_op evl_op;
+typedef struct evl_worker evl_worker;
+/* result: bytes (0 at end of file), 0, a new descriptor, what a work function returned, or -errno. */
+typedef void (*evl_op_cb)(evl_loop *loop, evl_op *op, ssize_t result);
+typedef ssize_t (*evl_work_fn)(evl_op *op, void *arg);
+
+/* One file operation or piece of offloaded work, from its start until its callback. */
+struct evl_op {
+    evl__node link;             /* on the loop's list of active operations */
+    void *data;                 /* yours */
+    evl_op_cb cb;
+    evl__node queue;            /* waiting for an engine, for a worker, or for its callback */
+    void *addr;                 /* the buffer, the iovec array, the path, or the work's argument */
+    void *out;                  /* struct stat or struct statx to fill */
+    evl_work_fn fn;
+    size_t len;                 /* bytes, or iovec count */
+    int64_t offset;
+    ssize_t result;
+    int fd;                     /* the descriptor, or openat's and statx's dirfd */
+    int flags;                  /* openat's or statx's flags */
+    unsigned mode;              /* openat's mode, statx's mask */
+    unsigned char kind;
+    unsigned char code;         /* which operation */
+    unsigned char state;        /* where it is: see Operations in the implementation */
+    unsigned char loop_tag;
+};
+
+/* One worker thread (evl_workers_start): yours, kept until evl_workers_stop returns. */
+struct evl_worker {
+    evl__os_thread thread;
+    evl_loop *loop;
+    unsigned char started;
+};
+
+/* The loop's side of the worker threads: the queue they take operations from, and the list they
+   put finished ones on, under one lock. */
+typedef struct evl__workers {
+    evl__os_mutex lock;
+    evl__os_cond work;          /* signalled when an operation is queued or the workers stop */
+    evl__node queue, finished;
+    evl_worker *threads;
+    unsigned count;
+    int stopping;
+    int finished_sent;          /* atomic: some operation finished since the loop last looked */
+} evl__workers;
 #endif
 
 #if EVLOOP_HAS_FIBERS
@@ -575,6 +643,13 @@ struct evl_loop {
     evl__ready ready[EVLOOP_MAX_EVENTS];
     evl__os_loop os;
     evl__backend backend;
+#if EVLOOP_HAS_FILE_OPS
+    evl__node ops;                  /* every active operation */
+    evl__node ops_new;              /* started, not yet handed to an engine */
+    evl__node ops_done;             /* finished, their callbacks not yet called */
+    unsigned char ops_engine_full;  /* the backend took no more: ops_new waits for completions */
+    evl__workers workers;
+#endif
 #if EVLOOP_HAS_FIBERS
     evl__node fibers;               /* every fiber that has not finished */
     evl__node fibers_ready;         /* fibers to resume, in order */
@@ -728,6 +803,69 @@ EVLOOP_API void evl_hook_init(evl_hook *h, evl_hook_cb cb, int phase);
 EVLOOP_API void evl_hook_start(evl_loop *loop, evl_hook *h);
 EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
 
+#if EVLOOP_HAS_FILE_OPS
+/* ---- File operations --------------------------------------------------------------------------
+   A regular file is never "not ready", so reading it in a callback blocks the whole loop while
+   the disk works.  A file operation instead runs elsewhere and calls back on the loop when it has
+   finished: cb(loop, op, result), result being what the system call returns (bytes, 0 at end of
+   file, a new descriptor) or -errno.  The evl_op is yours, like a watcher; nothing is allocated.
+   Every start returns 0, -EINVAL (a bad loop or op, no callback, a length or count out of range),
+   or -EALREADY if op is active; the operation's own errors (-EBADF, -EISDIR, -EINVAL for a
+   misaligned O_DIRECT transfer...) come through the callback, which is always called once per
+   successful start, from the loop, never from inside the start call.  The buffer, the iovec array,
+   the path and the struct to fill must stay valid until then.  An active op keeps evl_run alive
+   (unless evl_unref'd).  The callback may start the same op again.
+   Where an operation runs (evl_op_engine: "io_uring", "workers" or "inline", for the next op):
+     io_uring  Linux 5.6 or later, epoll backend: the ring is set up at the first operation, not at
+               evl_init; operations started in one iteration are submitted together by one system
+               call before the loop waits.  Falls back by itself when the kernel refuses the ring
+               (ENOSYS, EPERM, EACCES, /proc/sys/kernel/io_uring_disabled) or an operation.
+     workers   threads you started with evl_workers_start; never a thread you did not ask for.
+     inline    neither: the operation runs on the loop's thread just before it waits, and blocks
+               it; the callback comes in the same iteration.
+   offset is a byte offset, or EVL_OP_CURRENT for the descriptor's file position (which the
+   operation advances, as read() and write() do).  evl_op_fsync and evl_op_fdatasync flush to the
+   disk; evl_op_openat gives the new descriptor (add O_CLOEXEC yourself); evl_op_close 0 or -errno;
+   evl_op_fstat fills *out (it never runs on the ring: the inode of an open file is in memory, so
+   it is cheap anywhere); evl_op_statx fills *out (glibc, EVLOOP_HAS_STATX).
+   evl_op_work runs fn(op, arg) on a worker thread and gives its return value to the callback;
+   without workers it runs inline.  fn must not touch the loop.
+   evl_op_cancel: 0 if the callback will get -ECANCELED, or the result when the operation finished
+   first (on io_uring a transfer on a regular file, once the disk has it, finishes anyway);
+   -EALREADY when it has finished already or is running on a worker thread, which is not
+   interrupted: the callback gets its result; -EINVAL if op is not active.
+   evl_op_active: 1 from the start until the callback is called.
+   evl_workers_start(loop, workers, count) starts count threads (workers is an array of count,
+   yours until evl_workers_stop); 0, -EALREADY if the loop has workers, -EINVAL, or -errno with no
+   thread left running.  evl_workers_stop joins them, after each finished what it was running;
+   operations still queued for them complete with -ECANCELED.  The threads block every signal.
+   evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
+   threads finish what they run and are joined, and no callback is called after it.  Regular files
+   only go to the engines; readiness descriptors (sockets, pipes) work too but tie up a worker or
+   ring slot until data comes. */
+#define EVL_OP_CURRENT ((int64_t)-1)
+EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb);
+EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset);
+EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf, size_t len, int64_t offset);
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_fsync(evl_loop *loop, evl_op *op, int fd);
+EVLOOP_API int evl_op_fdatasync(evl_loop *loop, evl_op *op, int fd);
+EVLOOP_API int evl_op_openat(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mode);
+EVLOOP_API int evl_op_close(evl_loop *loop, evl_op *op, int fd);
+EVLOOP_API int evl_op_fstat(evl_loop *loop, evl_op *op, int fd, struct stat *out);
+#if EVLOOP_HAS_STATX
+EVLOOP_API int evl_op_statx(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mask,
+                            struct statx *out);
+#endif
+EVLOOP_API int evl_op_work(evl_loop *loop, evl_op *op, evl_work_fn fn, void *arg);
+EVLOOP_API int evl_op_cancel(evl_loop *loop, evl_op *op);
+EVLOOP_API int evl_op_active(const evl_op *op);
+EVLOOP_API const char *evl_op_engine(const evl_loop *loop);
+EVLOOP_API int evl_workers_start(evl_loop *loop, evl_worker *workers, unsigned count);
+EVLOOP_API void evl_workers_stop(evl_loop *loop);
+#endif /* EVLOOP_HAS_FILE_OPS */
+
 /* ---- Debugging --------------------------------------------------------------------------------
    One line for the loop, then one per active watcher: kind, descriptor and events, signal, pid,
    timer due-in and repeat, and whether it is unreferenced. */
@@ -779,6 +917,12 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
    evl_accept: the new descriptor, non-blocking and close-on-exec, or -errno.
    evl_connect: 0 once connected, or -errno (a blocking socket is made non-blocking for the
      duration of the call).  After -ETIMEDOUT or -ECANCELED the socket's state is unspecified.
+   evl_pread, evl_pwrite: one file operation (see File operations) at offset or EVL_OP_CURRENT,
+     the fiber waiting for it: bytes (one transfer: a write may be short), or -errno.  On a
+     timeout or evl_fiber_cancel the operation is cancelled and waited for (the buffer is yours
+     again when the call returns): -ETIMEDOUT or -ECANCELED, or its result if it finished anyway.
+     evl_read and evl_write on a regular file or a block device go the same way (at the file
+     position), so they no longer block the loop.
 
    A channel is a bounded queue between fibers in one thread, over your buffer of capacity (>= 1)
    elements of elem_size bytes.  evl_chan_send copies an element in, evl_chan_recv one out, in
@@ -805,6 +949,10 @@ EVLOOP_API evl_time evl_deadline(evl_time timeout);
 EVLOOP_API evl_time evl_until(evl_time deadline);
 EVLOOP_API evl_fd_result evl_accept(evl_fd fd, struct sockaddr *addr, socklen_t *addrlen, evl_time timeout);
 EVLOOP_API int evl_connect(evl_fd fd, const struct sockaddr *addr, socklen_t addrlen, evl_time timeout);
+#if EVLOOP_HAS_FILE_OPS
+EVLOOP_API ssize_t evl_pread(int fd, void *buf, size_t len, int64_t offset, evl_time timeout);
+EVLOOP_API ssize_t evl_pwrite(int fd, const void *buf, size_t len, int64_t offset, evl_time timeout);
+#endif
 
 EVLOOP_API void evl_chan_init(evl_chan *c, void *buf, size_t elem_size, size_t capacity);
 EVLOOP_API int evl_chan_send(evl_chan *c, const void *elem, evl_time timeout);
@@ -878,7 +1026,8 @@ enum {
     EVL__KIND_SIGNAL,
     EVL__KIND_CHILD,
     EVL__KIND_ASYNC,
-    EVL__KIND_HOOK
+    EVL__KIND_HOOK,
+    EVL__KIND_OP
 };
 
 enum {
@@ -975,6 +1124,30 @@ static inline void evl__dump_fibers(const evl_loop *loop, FILE *out) { (void)loo
 static inline int evl__is_fiber_timer(const evl_timer *t) { (void)t; return 0; }
 #endif
 
+#if EVLOOP_HAS_FILE_OPS
+/* File operations (Operations, below).  The operation an evl_op holds: */
+enum {
+    EVL__DO_READ = 1, EVL__DO_WRITE, EVL__DO_READV, EVL__DO_WRITEV, EVL__DO_FSYNC, EVL__DO_FDATASYNC,
+    EVL__DO_OPENAT, EVL__DO_CLOSE, EVL__DO_FSTAT, EVL__DO_STATX, EVL__DO_WORK
+};
+/* A backend that runs file operations itself (io_uring) defines EVL__BACKEND_HAS_OPS and
+   implements these; without it, operations run on the worker threads or inline.  The backend
+   reads an operation's fields, keeps its address as the kernel's cookie, and reports each
+   operation it took exactly once through evl__op_finished, from its own internal watcher. */
+#if defined(EVL__BACKEND_HAS_OPS)
+EVL__PRIVATE int evl__backend_op_submit(evl_loop *loop, evl_op *op);  /* 0 taken, EVL__OP_ELSEWHERE,
+                                                                         EVL__OP_FULL (no room now) */
+EVL__PRIVATE void evl__backend_op_flush(evl_loop *loop);    /* hand what it took to the kernel, at once */
+EVL__PRIVATE void evl__backend_op_cancel(evl_loop *loop, evl_op *op);   /* its report still comes */
+EVL__PRIVATE void evl__backend_ops_drain(evl_loop *loop);   /* evl_deinit, after cancelling each: wait
+                                                               until none is in flight, reporting none */
+EVL__PRIVATE int evl__backend_op_would_take(const evl_loop *loop);   /* the next read would be taken */
+EVL__PRIVATE const char *evl__backend_op_engine(void);
+#endif
+enum { EVL__OP_ELSEWHERE = 1, EVL__OP_FULL = 2 };
+EVL__PRIVATE EVL__UNUSED void evl__op_finished(evl_loop *loop, evl_op *op, ssize_t result);   /* the core's */
+#endif
+
 #if EVLOOP_HAS_FIBERS
 /* What the context switch (Fibers: the context switch, at the end) offers the fiber scheduler: */
 static void evl__ctx_init(evl__ctx *ctx, void *stack, size_t size, void (*entry)(void *), void *arg);
@@ -999,6 +1172,19 @@ EVL__PRIVATE void evl__os_signals_changed(evl_loop *loop);
 EVL__PRIVATE int evl__os_sigchld(void);
 EVL__PRIVATE int evl__os_child_check(evl_pid pid);                  /* 0 if pid is our child, or -errno */
 EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
+#if EVLOOP_HAS_FILE_OPS
+EVL__PRIVATE ssize_t evl__os_op_run(evl_op *op);                    /* as blocking calls: result or -errno */
+EVL__PRIVATE int evl__os_is_file(int fd);                           /* regular file or block device */
+EVL__PRIVATE int evl__os_thread_start(evl__os_thread *t, void *(*fn)(void *), void *arg);   /* 0 or -errno */
+EVL__PRIVATE void evl__os_thread_join(evl__os_thread t);
+EVL__PRIVATE void evl__os_thread_block_signals(void);   /* first thing in a thread the library made */
+EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c);   /* 0 or -errno */
+EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c);
+EVL__PRIVATE void evl__os_lock(evl__os_mutex *m);
+EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m);
+EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m);
+EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c);
+#endif
 #if EVLOOP_HAS_FIBERS
 EVL__PRIVATE int evl__os_stack_map(size_t size, void **stack, size_t *usable);
 EVL__PRIVATE void evl__os_stack_unmap(void *stack, size_t usable);
@@ -1016,7 +1202,7 @@ EVL__PRIVATE int evl__os_socket_error(evl_fd fd);
 #endif
 
 #if EVLOOP_HAS_FIBERS
-enum { EVL__FD_UNKNOWN, EVL__FD_SOCKET, EVL__FD_NONBLOCKING, EVL__FD_BLOCKING };
+enum { EVL__FD_UNKNOWN, EVL__FD_SOCKET, EVL__FD_NONBLOCKING, EVL__FD_BLOCKING, EVL__FD_FILE };
 #endif
 
 /* ---- Small helpers --------------------------------------------------------------------------- */
@@ -1832,6 +2018,380 @@ EVL__PRIVATE void evl__child_reap(evl_loop *loop, evl_child *c) {
     evl__child_exited(loop, c, rc < 0 ? -1 : status);   /* -1: reaped by someone else */
 }
 
+#if EVLOOP_HAS_FILE_OPS
+/* ---- Operations ---------------------------------------------------------------------------------
+   An operation is new from its start until the loop's next submission (just before it waits), so
+   that one iteration's operations reach the kernel together.  It then goes to the backend
+   (io_uring), or to the workers' queue, or runs inline; once finished it waits on ops_done for the
+   iteration's callback phase.  It is on the loop's list of operations (link) the whole time: that
+   is what evl_run counts and what evl_deinit walks.  state is written by the loop's thread only; a
+   worker touches an operation only between taking it off the queue and putting it on the finished
+   list, both under the workers' lock. */
+
+enum { EVL__OP_IDLE, EVL__OP_NEW, EVL__OP_IN_BACKEND, EVL__OP_QUEUED, EVL__OP_DONE };
+
+EVL__PRIVATE evl_op *evl__op_of(evl__node *queue) { return EVL__CONTAINER(queue, evl_op, queue); }
+
+EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb) {
+    if (!op) return;
+    memset(op, 0, sizeof *op);
+    op->cb = cb;
+    op->fd = -1;
+    op->kind = EVL__KIND_OP;
+}
+
+EVLOOP_API int evl_op_active(const evl_op *op) { return op && evl__linked(&op->link); }
+
+/* What every start checks before it writes into op. */
+EVL__PRIVATE int evl__op_refused(evl_loop *loop, evl_op *op) {
+    EVL__REFUSE_BAD_START(loop, op, EVL__KIND_OP);
+    return evl__initialised_while_active(&loop->ops, &op->link) ? -EALREADY : 0;
+}
+
+EVL__PRIVATE int evl__op_queue(evl_loop *loop, evl_op *op, unsigned char code) {
+    op->code = code;
+    op->result = 0;
+    op->state = EVL__OP_NEW;
+    op->loop_tag = loop->tag;
+    evl__activate(loop, &op->link, &loop->ops);
+    evl__insert_before(&op->queue, &loop->ops_new);
+    return 0;
+}
+
+EVL__PRIVATE void evl__op_done(evl_loop *loop, evl_op *op, ssize_t result) {
+    op->result = result;
+    op->state = EVL__OP_DONE;
+    evl__insert_before(&op->queue, &loop->ops_done);
+}
+
+EVL__PRIVATE void evl__op_finished(evl_loop *loop, evl_op *op, ssize_t result) {
+    loop->ops_engine_full = 0;                  /* room again for what waits on ops_new */
+    evl__op_done(loop, op, result);
+}
+
+EVL__PRIVATE int evl__op_target(evl_loop *loop, evl_op *op, int fd, void *addr, size_t len, int64_t offset) {
+    int rc = evl__op_refused(loop, op);
+    if (rc < 0) return rc;
+    if (len > (size_t)SSIZE_MAX || offset < EVL_OP_CURRENT) return -EINVAL;
+    op->fd = fd;
+    op->addr = addr;
+    op->len = len;
+    op->offset = offset;
+    op->out = NULL;
+    return 0;
+}
+
+EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset) {
+    int rc = evl__op_target(loop, op, fd, buf, len, offset);
+    return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_READ);
+}
+
+EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf, size_t len, int64_t offset) {
+    int rc = evl__op_target(loop, op, fd, (void *)(uintptr_t)buf, len, offset);
+    return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_WRITE);
+}
+
+EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt,
+                                int64_t offset, unsigned char code) {
+    int rc = evl__op_target(loop, op, fd, (void *)(uintptr_t)iov, (size_t)(iovcnt < 0 ? 0 : iovcnt), offset);
+    if (rc < 0) return rc;
+    if (iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    return evl__op_queue(loop, op, code);
+}
+
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+    return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_READV);
+}
+
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+    return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_WRITEV);
+}
+
+EVLOOP_API int evl_op_fsync(evl_loop *loop, evl_op *op, int fd) {
+    int rc = evl__op_target(loop, op, fd, NULL, 0, 0);
+    return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_FSYNC);
+}
+
+EVLOOP_API int evl_op_fdatasync(evl_loop *loop, evl_op *op, int fd) {
+    int rc = evl__op_target(loop, op, fd, NULL, 0, 0);
+    return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_FDATASYNC);
+}
+
+EVLOOP_API int evl_op_close(evl_loop *loop, evl_op *op, int fd) {
+    int rc = evl__op_target(loop, op, fd, NULL, 0, 0);
+    return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_CLOSE);
+}
+
+EVLOOP_API int evl_op_fstat(evl_loop *loop, evl_op *op, int fd, struct stat *out) {
+    int rc = evl__op_target(loop, op, fd, NULL, 0, 0);
+    if (rc < 0) return rc;
+    if (!out) return -EINVAL;
+    op->out = out;
+    return evl__op_queue(loop, op, EVL__DO_FSTAT);
+}
+
+EVLOOP_API int evl_op_openat(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mode) {
+    int rc = evl__op_target(loop, op, dirfd, (void *)(uintptr_t)path, 0, 0);
+    if (rc < 0) return rc;
+    if (!path) return -EINVAL;
+    op->flags = flags;
+    op->mode = mode;
+    return evl__op_queue(loop, op, EVL__DO_OPENAT);
+}
+
+#if EVLOOP_HAS_STATX
+EVLOOP_API int evl_op_statx(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mask,
+                            struct statx *out) {
+    int rc = evl__op_target(loop, op, dirfd, (void *)(uintptr_t)path, 0, 0);
+    if (rc < 0) return rc;
+    if (!path || !out) return -EINVAL;
+    op->flags = flags;
+    op->mode = mask;
+    op->out = out;
+    return evl__op_queue(loop, op, EVL__DO_STATX);
+}
+#endif
+
+EVLOOP_API int evl_op_work(evl_loop *loop, evl_op *op, evl_work_fn fn, void *arg) {
+    int rc = evl__op_target(loop, op, -1, arg, 0, 0);
+    if (rc < 0) return rc;
+    if (!fn) return -EINVAL;
+    op->fn = fn;
+    return evl__op_queue(loop, op, EVL__DO_WORK);
+}
+
+/* ---- Operations: worker threads ----------------------------------------------------------------
+   The workers take operations from the queue in order and put them on the finished list, then
+   wake the loop, which moves them to ops_done.  Stopping lets each finish what it runs. */
+
+EVL__PRIVATE void *evl__worker_main(void *arg) {
+    evl_worker *self = (evl_worker *)arg;
+    evl_loop *loop = self->loop;
+    evl__workers *ws = &loop->workers;
+    evl__os_thread_block_signals();
+    evl__os_lock(&ws->lock);
+    for (;;) {
+        evl_op *op;
+        while (!ws->stopping && evl__list_empty(&ws->queue)) evl__os_cond_wait(&ws->work, &ws->lock);
+        if (ws->stopping) break;
+        op = evl__op_of(ws->queue.next);
+        evl__unlink(&op->queue);
+        evl__os_unlock(&ws->lock);
+        op->result = evl__os_op_run(op);
+        evl__os_lock(&ws->lock);
+        evl__insert_before(&op->queue, &ws->finished);
+        if (!EVL__XCHG(&ws->finished_sent, 1)) evl__wake(loop);
+    }
+    evl__os_unlock(&ws->lock);
+    return NULL;
+}
+
+/* Hands op to the workers, if there are any. */
+EVL__PRIVATE int evl__workers_take(evl_loop *loop, evl_op *op) {
+    evl__workers *ws = &loop->workers;
+    if (ws->count == 0) return 0;
+    op->state = EVL__OP_QUEUED;
+    evl__os_lock(&ws->lock);
+    evl__insert_before(&op->queue, &ws->queue);
+    evl__os_cond_broadcast(&ws->work);
+    evl__os_unlock(&ws->lock);
+    return 1;
+}
+
+/* Takes op back if no worker has taken it yet (cancellation is rare: a walk is fine). */
+EVL__PRIVATE EVL__COLD int evl__workers_unqueue(evl_loop *loop, evl_op *op) {
+    evl__workers *ws = &loop->workers;
+    evl__node *n;
+    int found = 0;
+    evl__os_lock(&ws->lock);
+    for (n = ws->queue.next; n != &ws->queue && !found; n = n->next) found = n == &op->queue;
+    if (found) evl__unlink(&op->queue);
+    evl__os_unlock(&ws->lock);
+    return found;
+}
+
+/* The operations the workers finished since the last look: their callbacks are due. */
+EVL__PRIVATE void evl__workers_collect(evl_loop *loop) {
+    evl__workers *ws = &loop->workers;
+    if (ws->count == 0 || !EVL__XCHG(&ws->finished_sent, 0)) return;
+    evl__os_lock(&ws->lock);
+    while (!evl__list_empty(&ws->finished)) {
+        evl_op *op = evl__op_of(ws->finished.next);
+        evl__unlink(&op->queue);
+        evl__op_done(loop, op, op->result);
+    }
+    evl__os_unlock(&ws->lock);
+}
+
+EVLOOP_API EVL__COLD void evl_workers_stop(evl_loop *loop) {
+    evl__workers *ws;
+    unsigned i;
+    if (!evl__loop_ok(loop) || loop->workers.count == 0) return;
+    ws = &loop->workers;
+    evl__os_lock(&ws->lock);
+    ws->stopping = 1;
+    evl__os_cond_broadcast(&ws->work);
+    evl__os_unlock(&ws->lock);
+    for (i = 0; i < ws->count; i++)
+        if (ws->threads[i].started) evl__os_thread_join(ws->threads[i].thread);
+    EVL__STORE(&ws->finished_sent, 1);
+    evl__workers_collect(loop);
+    while (!evl__list_empty(&ws->queue)) {
+        evl_op *op = evl__op_of(ws->queue.next);
+        evl__unlink(&op->queue);
+        evl__op_done(loop, op, -ECANCELED);
+    }
+    evl__os_lock_destroy(&ws->lock, &ws->work);
+    ws->count = 0;
+    ws->threads = NULL;
+}
+
+EVLOOP_API EVL__COLD int evl_workers_start(evl_loop *loop, evl_worker *workers, unsigned count) {
+    evl__workers *ws;
+    unsigned i;
+    int rc;
+    if (!evl__loop_ok(loop) || !workers || count == 0) return -EINVAL;
+    ws = &loop->workers;
+    if (ws->count) return -EALREADY;
+    if ((rc = evl__os_lock_init(&ws->lock, &ws->work)) < 0) return rc;
+    ws->stopping = 0;
+    EVL__STORE(&ws->finished_sent, 0);
+    ws->threads = workers;
+    ws->count = count;
+    for (i = 0; i < count; i++) workers[i].started = 0;
+    for (i = 0; i < count; i++) {
+        workers[i].loop = loop;
+        if ((rc = evl__os_thread_start(&workers[i].thread, evl__worker_main, &workers[i])) < 0) {
+            evl_workers_stop(loop);
+            return rc;
+        }
+        workers[i].started = 1;
+    }
+    return 0;
+}
+
+/* ---- Operations: submitting, completing, cancelling -------------------------------------------- */
+
+/* To the backend, the workers, or inline.  Returns 0, or EVL__OP_FULL to try again later. */
+EVL__PRIVATE int evl__op_hand_over(evl_loop *loop, evl_op *op) {
+#if defined(EVL__BACKEND_HAS_OPS)
+    int rc = evl__backend_op_submit(loop, op);
+    if (rc == 0) {
+        op->state = EVL__OP_IN_BACKEND;
+        return 0;
+    }
+    if (rc == EVL__OP_FULL) return rc;
+#endif
+    if (!evl__workers_take(loop, op)) evl__op_done(loop, op, evl__os_op_run(op));
+    return 0;
+}
+
+/* Just before the loop waits: every operation started since, in order. */
+EVL__PRIVATE EVL__NOINLINE void evl__ops_submit(evl_loop *loop) {
+    while (!evl__list_empty(&loop->ops_new)) {
+        evl_op *op = evl__op_of(loop->ops_new.next);
+        evl__unlink(&op->queue);
+        if (evl__op_hand_over(loop, op) == EVL__OP_FULL) {
+            evl__insert_before(&op->queue, loop->ops_new.next);
+            loop->ops_engine_full = 1;
+            break;
+        }
+    }
+#if defined(EVL__BACKEND_HAS_OPS)
+    evl__backend_op_flush(loop);
+#endif
+}
+
+static inline void evl__ops_submit_new(evl_loop *loop) {
+    if (!evl__list_empty(&loop->ops_new) && !loop->ops_engine_full) evl__ops_submit(loop);
+}
+
+/* The callbacks of the operations finished when the phase began; those finishing meanwhile (a
+   callback cancels one that was not yet submitted) wait for the next iteration. */
+EVL__PRIVATE EVL__NOINLINE void evl__run_ops_done(evl_loop *loop) {
+    evl__node *last = evl__prev(&loop->ops_done), *n;
+    do {
+        evl_op *op = evl__op_of(n = loop->ops_done.next);
+        evl__unlink(n);
+        op->state = EVL__OP_IDLE;
+        evl__deactivate(loop, &op->link);
+        op->cb(loop, op, op->result);
+    } while (n != last && !evl__stopping(loop));
+}
+
+static inline int evl__ops_pending(const evl_loop *loop) {
+    return !evl__list_empty(&loop->ops_done) || (!evl__list_empty(&loop->ops_new) && !loop->ops_engine_full);
+}
+
+EVLOOP_API int evl_op_cancel(evl_loop *loop, evl_op *op) {
+    if (!op || op->kind != EVL__KIND_OP || !evl__linked(&op->link)) return -EINVAL;
+    if (!evl__loop_ok(loop) || op->loop_tag != loop->tag) return -EINVAL;
+    switch (op->state) {
+    case EVL__OP_NEW:
+        evl__unlink(&op->queue);
+        evl__op_done(loop, op, -ECANCELED);
+        return 0;
+#if defined(EVL__BACKEND_HAS_OPS)
+    case EVL__OP_IN_BACKEND: evl__backend_op_cancel(loop, op); return 0;
+#endif
+    case EVL__OP_QUEUED:
+        if (!evl__workers_unqueue(loop, op)) return -EALREADY;     /* a worker runs it */
+        evl__op_done(loop, op, -ECANCELED);
+        return 0;
+    default: return -EALREADY;
+    }
+}
+
+EVLOOP_API const char *evl_op_engine(const evl_loop *loop) {
+    if (!evl__loop_ok(loop)) return "inline";
+#if defined(EVL__BACKEND_HAS_OPS)
+    if (evl__backend_op_would_take(loop)) return evl__backend_op_engine();
+#endif
+    return loop->workers.count ? "workers" : "inline";
+}
+
+EVL__PRIVATE void evl__ops_init(evl_loop *loop) {
+    evl__list_init(&loop->ops);
+    evl__list_init(&loop->ops_new);
+    evl__list_init(&loop->ops_done);
+    evl__list_init(&loop->workers.queue);
+    evl__list_init(&loop->workers.finished);
+}
+
+EVL__PRIVATE void evl__forget_op(evl_loop *loop, evl__node *n) {
+    evl_op *op = EVL__CONTAINER(n, evl_op, link);
+    (void)loop;
+    op->queue.next = NULL;
+    op->state = EVL__OP_IDLE;
+}
+
+/* evl_deinit: nothing may touch an operation's memory, nor its buffer, once it returns, and no
+   callback runs.  In a child made by fork() the workers and the ring's operations are the
+   parent's: they are only forgotten. */
+EVL__PRIVATE EVL__COLD void evl__ops_abandon(evl_loop *loop) {
+    if (loop->owner == evl__os_process_id()) {
+        evl__node *n;
+        size_t k, count;
+        evl_workers_stop(loop);
+#if defined(EVL__BACKEND_HAS_OPS)
+        count = evl__list_length_checked(&loop->ops);
+        for (n = loop->ops.next, k = 0; k < count; k++, n = n->next)
+            if (EVL__CONTAINER(n, evl_op, link)->state == EVL__OP_IN_BACKEND)
+                evl__backend_op_cancel(loop, EVL__CONTAINER(n, evl_op, link));
+        evl__backend_ops_drain(loop);
+#else
+        (void)n, (void)k, (void)count;
+#endif
+    }
+    loop->workers.count = 0;
+    evl__detach_all(loop, &loop->ops, evl__forget_op);
+    evl__ops_init(loop);
+}
+#else
+static inline void evl__ops_submit_new(evl_loop *loop) { (void)loop; }
+static inline int evl__ops_pending(const evl_loop *loop) { (void)loop; return 0; }
+#endif /* EVLOOP_HAS_FILE_OPS */
+
 /* ---- Dispatch -------------------------------------------------------------------------------- */
 
 EVL__PRIVATE void evl__dispatch_ready(evl_loop *loop) {
@@ -1899,6 +2459,9 @@ EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
         loop->woken = 0;
         evl__take_caught_signals(loop);
         if (EVL__XCHG(&loop->async_sent, 0)) loop->asyncs_due = 1;
+#if EVLOOP_HAS_FILE_OPS
+        evl__workers_collect(loop);
+#endif
     }
     if (loop->signals_due) {
         if (!evl__walk(loop, &loop->signals, evl__visit_signal)) return;
@@ -1917,7 +2480,7 @@ EVL__PRIVATE void evl__run_woken(evl_loop *loop) {
 EVL__PRIVATE int evl__has_pending_work(const evl_loop *loop) {
     return loop->woken || loop->signals_due || loop->children_due || loop->asyncs_due ||
            !evl__list_empty(&loop->files) || !evl__list_empty(&loop->wheel.due) ||
-           (evl__has_fibers(loop) && evl__fibers_pending(loop));
+           (evl__has_fibers(loop) && evl__fibers_pending(loop)) || evl__ops_pending(loop);
 }
 
 /* How long the backend may block: until the next timer, the end of the run, or not at all. */
@@ -1957,6 +2520,9 @@ EVLOOP_API EVL__COLD int evl_init(evl_loop *loop) {
     evl__list_init(&loop->signals);
     evl__list_init(&loop->children);
     evl__fibers_init(loop);
+#if EVLOOP_HAS_FILE_OPS
+    evl__ops_init(loop);
+#endif
     loop->now = evl__clock_now();
     evl__wheel_init(&loop->wheel, loop->now);
     rc = evl__backend_init(loop);
@@ -1996,7 +2562,12 @@ EVLOOP_API EVL__COLD void evl_deinit(evl_loop *loop) {
     evl__detach_all(loop, &loop->signals, evl__release_signal_of);
     if (loop->child_watchers_by_signal) evl__signal_release(loop, evl__os_sigchld());
     /* The backend closes its descriptors without changing kernel state that a forked parent may
-       share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule. */
+       share (no EPOLL_CTL_DEL); the watchers' own resources go after it, on the same rule.
+       Operations before it, since the ring's must be waited for, and before the fibers, whose
+       stacks may hold some. */
+#if EVLOOP_HAS_FILE_OPS
+    evl__ops_abandon(loop);
+#endif
     evl__backend_deinit(loop);
     evl__abandon_fibers(loop);
     evl__detach_all(loop, &loop->children, evl__release_child_of);
@@ -2041,6 +2612,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (evl__has_fibers(loop)) evl__admit_new_fibers(loop);
         evl__walk(loop, &loop->prepares, evl__visit_hook);
         if (evl__stopping(loop)) break;
+        evl__ops_submit_new(loop);
         count = evl__backend_wait(loop, evl__poll_timeout(loop), loop->ready, EVLOOP_MAX_EVENTS);
         if (count < 0) {
             result = count;
@@ -2058,6 +2630,12 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
         if (evl__stopping(loop)) break;
         evl__run_woken(loop);
         if (evl__stopping(loop)) break;
+#if EVLOOP_HAS_FILE_OPS
+        if (!evl__list_empty(&loop->ops_done)) {
+            evl__run_ops_done(loop);
+            if (evl__stopping(loop)) break;
+        }
+#endif
         if (evl__has_fibers(loop)) {
             evl__run_fibers(loop);
             if (evl__stopping(loop)) break;
@@ -2093,7 +2671,7 @@ EVLOOP_API int evl_run(evl_loop *loop, evl_time duration) {
 #endif
 
 enum { EVL__FIBER_NEW = 1, EVL__FIBER_READY, EVL__FIBER_RUNNING, EVL__FIBER_WAITING, EVL__FIBER_DONE };
-enum { EVL__WAIT_NONE, EVL__WAIT_IO, EVL__WAIT_SLEEP, EVL__WAIT_CHAN, EVL__WAIT_JOIN };
+enum { EVL__WAIT_NONE, EVL__WAIT_IO, EVL__WAIT_SLEEP, EVL__WAIT_CHAN, EVL__WAIT_JOIN, EVL__WAIT_OP };
 
 static EVL__THREAD_LOCAL evl_fiber *evl__fiber_current;
 
@@ -2399,7 +2977,58 @@ EVLOOP_API int evl_fiber_join(evl_fiber *target, evl_time timeout) {
    A call first tries without waiting, and waits when that would block.  A socket is tried with
    MSG_DONTWAIT, which never blocks whatever its O_NONBLOCK, so it costs no extra system call;
    another descriptor is tried only if it is non-blocking, and a blocking one is waited for first,
-   so that the attempt cannot block the loop. */
+   so that the attempt cannot block the loop.  A regular file, which is always "ready" yet blocks
+   on the disk, is read and written with file operations at its position instead. */
+
+#if EVLOOP_HAS_FILE_OPS
+/* A file operation on the caller's stack, and the fiber waiting for it. */
+typedef struct evl__fiber_op {
+    evl_op op;
+    evl_fiber *fiber;
+    int finished;
+} evl__fiber_op;
+
+EVL__PRIVATE void evl__fiber_op_done(evl_loop *loop, evl_op *op, ssize_t result) {
+    evl__fiber_op *fo = EVL__CONTAINER(op, evl__fiber_op, op);
+    (void)loop;
+    (void)result;                               /* kept in op->result */
+    fo->finished = 1;
+    if (fo->fiber->waiting == EVL__WAIT_OP) evl__fiber_wake(fo->fiber, 0);
+}
+
+/* The operation's buffer is the caller's: a timeout or a cancellation cancels the operation, and
+   the fiber goes on waiting until it has finished.  Its result wins unless it was cancelled. */
+EVL__PRIVATE EVL__NOINLINE ssize_t evl__fiber_op_wait(evl_fiber *f, evl__fiber_op *fo, evl_time timeout) {
+    int rc = evl__fiber_wait(f, EVL__WAIT_OP, timeout);
+    if (!fo->finished) {
+        evl_op_cancel(f->loop, &fo->op);
+        while (!fo->finished) (void)evl__fiber_wait(f, EVL__WAIT_OP, EVL_FOREVER);
+    }
+    return rc < 0 && fo->op.result == -ECANCELED ? rc : fo->op.result;
+}
+
+EVL__PRIVATE ssize_t evl__fiber_transfer(int fd, void *in, const void *out, size_t len, int64_t offset,
+                                         evl_time timeout) {
+    evl_fiber *f = evl__fiber_current;
+    evl__fiber_op fo;
+    int rc;
+    if (!f) return -EPERM;
+    evl_op_init(&fo.op, evl__fiber_op_done);
+    fo.fiber = f;
+    fo.finished = 0;
+    rc = in ? evl_op_read(f->loop, &fo.op, fd, in, len, offset) : evl_op_write(f->loop, &fo.op, fd, out, len, offset);
+    return rc < 0 ? rc : evl__fiber_op_wait(f, &fo, timeout);
+}
+
+EVLOOP_API ssize_t evl_pread(int fd, void *buf, size_t len, int64_t offset, evl_time timeout) {
+    static char nothing;                        /* a NULL buffer would mean "write" below */
+    return evl__fiber_transfer(fd, buf ? buf : &nothing, NULL, buf ? len : 0, offset, timeout);
+}
+
+EVLOOP_API ssize_t evl_pwrite(int fd, const void *buf, size_t len, int64_t offset, evl_time timeout) {
+    return evl__fiber_transfer(fd, NULL, buf, len, offset, timeout);
+}
+#endif
 
 EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout) {
     evl_time deadline = 0;
@@ -2408,6 +3037,9 @@ EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout) 
     if (!evl__fiber_current) return -EPERM;
     for (;;) {
         if ((n = evl__os_transfer(fd, buf, NULL, len, &kind, ready)) != -EAGAIN) return n;
+#if EVLOOP_HAS_FILE_OPS
+        if (kind == EVL__FD_FILE) return evl_pread(fd, buf, len, EVL_OP_CURRENT, timeout);
+#endif
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
         ready = 1;
     }
@@ -2423,6 +3055,12 @@ EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time ti
     while (rc == 0 && done < len) {
         n = evl__os_transfer(fd, NULL, p + done, len - done, &kind, ready);
         ready = 0;                              /* a blocking descriptor waits before each write */
+#if EVLOOP_HAS_FILE_OPS
+        if (kind == EVL__FD_FILE && n == -EAGAIN) {
+            n = evl_pwrite(fd, p + done, len - done, EVL_OP_CURRENT, evl__time_left(timeout, &deadline));
+            if (n == 0) n = -EIO;               /* a file that takes nothing would loop forever */
+        }
+#endif
         if (n >= 0) {
             done += (size_t)n;
         } else if (n != -EAGAIN) {
@@ -2644,6 +3282,7 @@ EVL__PRIVATE EVL__COLD void evl__dump_fiber(const evl_loop *loop, const evl__nod
     case EVL__WAIT_SLEEP: fprintf(out, " (sleeping)"); break;
     case EVL__WAIT_CHAN: fprintf(out, " on a channel"); break;
     case EVL__WAIT_JOIN: fprintf(out, " to join another fiber"); break;
+    case EVL__WAIT_OP: fprintf(out, " for a file operation"); break;
     default: break;
     }
     if (evl__linked(&f->timer.link) && f->waiting != EVL__WAIT_SLEEP)
@@ -2824,6 +3463,107 @@ EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status) {
 }
 
 
+#if EVLOOP_HAS_FILE_OPS
+/* ---- Threads and blocking file operations (the worker and inline engines) ----------------------- */
+
+EVL__PRIVATE int evl__os_thread_start(evl__os_thread *t, void *(*fn)(void *), void *arg) {
+    return -pthread_create(t, NULL, fn, arg);
+}
+
+EVL__PRIVATE void evl__os_thread_join(evl__os_thread t) { pthread_join(t, NULL); }
+
+/* Signal handlers run on the program's own threads, and a worker's system calls are never
+   interrupted. */
+EVL__PRIVATE void evl__os_thread_block_signals(void) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c) {
+    int rc = pthread_mutex_init(m, NULL);
+    if (rc) return -rc;
+    if ((rc = pthread_cond_init(c, NULL)) != 0) pthread_mutex_destroy(m);
+    return -rc;
+}
+
+EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c) {
+    pthread_cond_destroy(c);
+    pthread_mutex_destroy(m);
+}
+
+EVL__PRIVATE void evl__os_lock(evl__os_mutex *m) { pthread_mutex_lock(m); }
+EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m) { pthread_mutex_unlock(m); }
+EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m) { pthread_cond_wait(c, m); }
+EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c) { pthread_cond_broadcast(c); }
+
+EVL__PRIVATE int evl__os_is_file(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Vectored transfers at an offset.  macOS declares preadv only from macOS 11 on: there the
+   vector is transferred piece by piece, stopping at the first short piece. */
+EVL__PRIVATE ssize_t evl__os_vectored(const evl_op *op, int writing) {
+    const struct iovec *iov = (const struct iovec *)op->addr;
+    int count = (int)op->len;
+#if defined(__APPLE__)
+    ssize_t total = 0, n;
+    int i;
+    if (op->offset == EVL_OP_CURRENT) return writing ? writev(op->fd, iov, count) : readv(op->fd, iov, count);
+    for (i = 0; i < count; i++) {
+        off_t at = (off_t)op->offset + (off_t)total;
+        n = writing ? pwrite(op->fd, iov[i].iov_base, iov[i].iov_len, at) : pread(op->fd, iov[i].iov_base, iov[i].iov_len, at);
+        if (n < 0) return total > 0 ? total : n;
+        total += n;
+        if ((size_t)n < iov[i].iov_len) break;
+    }
+    return total;
+#else
+    if (op->offset == EVL_OP_CURRENT) return writing ? writev(op->fd, iov, count) : readv(op->fd, iov, count);
+    return writing ? pwritev(op->fd, iov, count, (off_t)op->offset) : preadv(op->fd, iov, count, (off_t)op->offset);
+#endif
+}
+
+/* One attempt: the system call's return, errno set when it is negative. */
+EVL__PRIVATE ssize_t evl__os_op_call(const evl_op *op) {
+    switch (op->code) {
+    case EVL__DO_READ:
+        if (op->offset == EVL_OP_CURRENT) return read(op->fd, op->addr, op->len);
+        return pread(op->fd, op->addr, op->len, (off_t)op->offset);
+    case EVL__DO_WRITE:
+        if (op->offset == EVL_OP_CURRENT) return write(op->fd, op->addr, op->len);
+        return pwrite(op->fd, op->addr, op->len, (off_t)op->offset);
+    case EVL__DO_READV: return evl__os_vectored(op, 0);
+    case EVL__DO_WRITEV: return evl__os_vectored(op, 1);
+    case EVL__DO_FSYNC: return fsync(op->fd);
+#if defined(__APPLE__)
+    case EVL__DO_FDATASYNC: return fsync(op->fd);         /* no fdatasync declared there */
+#else
+    case EVL__DO_FDATASYNC: return fdatasync(op->fd);
+#endif
+    case EVL__DO_OPENAT: return openat(op->fd, (const char *)op->addr, op->flags, (mode_t)op->mode);
+    case EVL__DO_CLOSE: return close(op->fd);
+    case EVL__DO_FSTAT: return fstat(op->fd, (struct stat *)op->out);
+#if EVLOOP_HAS_STATX
+    case EVL__DO_STATX:
+        return statx(op->fd, (const char *)op->addr, op->flags, op->mode, (struct statx *)op->out);
+#endif
+    default: errno = EINVAL; return -1;
+    }
+}
+
+/* An interrupted call is made again, but close: its descriptor is gone even then. */
+EVL__PRIVATE ssize_t evl__os_op_run(evl_op *op) {
+    ssize_t n;
+    if (op->code == EVL__DO_WORK) return op->fn(op, op->addr);
+    if (op->offset != EVL_OP_CURRENT && (int64_t)(off_t)op->offset != op->offset) return -EOVERFLOW;
+    while ((n = evl__os_op_call(op)) < 0 && errno == EINTR && op->code != EVL__DO_CLOSE) {
+    }
+    return n < 0 ? -errno : n;
+}
+#endif /* EVLOOP_HAS_FILE_OPS */
+
 /* ---- Fiber stacks and descriptors --------------------------------------------------------------- */
 #if EVLOOP_HAS_FIBERS
 
@@ -2923,9 +3663,16 @@ EVL__PRIVATE EVL__NOINLINE ssize_t evl__os_transfer(evl_fd fd, void *in, const v
             *kind = EVL__FD_SOCKET;
             return n < 0 ? evl__os_error() : n;
         }
+#if EVLOOP_HAS_FILE_OPS
+        if (evl__os_is_file(fd)) {
+            *kind = EVL__FD_FILE;                   /* never "not ready": a file operation instead */
+            return -EAGAIN;
+        }
+#endif
         if ((n = evl__os_nonblocking(fd)) < 0) return n;
         *kind = n ? EVL__FD_NONBLOCKING : EVL__FD_BLOCKING;
     }
+    if (*kind == EVL__FD_FILE) return -EAGAIN;
     if (*kind == EVL__FD_BLOCKING) {
         if (!ready) return -EAGAIN;
         if (out && len > PIPE_BUF) len = PIPE_BUF;

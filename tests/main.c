@@ -31,7 +31,8 @@
 #endif
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
-    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[];
+    async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[],
+    files_tests[];
 
 static const struct {
     const char *name;
@@ -39,7 +40,7 @@ static const struct {
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
               {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
-              {"internals", internals_tests}, {"poll", poll_tests}};
+              {"internals", internals_tests}, {"poll", poll_tests}, {"files", files_tests}};
 
 int t_slow;
 int t_refused_errno;
@@ -153,7 +154,7 @@ void t_record_io(evl_loop *loop, evl_io *w, unsigned revents) {
 static const struct {
     long nr;
     const char *name;
-} t_new_syscalls[] = {{441, "epoll_pwait2"}, {434, "pidfd_open"}};
+} t_new_syscalls[] = {{441, "epoll_pwait2"}, {434, "pidfd_open"}, {425, "io_uring_setup"}};
 
 int t_refuse_new_syscalls(int err) {
 #if defined(__linux__) && defined(SECCOMP_MODE_FILTER) && defined(__x86_64__) && defined(AUDIT_ARCH_X86_64)
