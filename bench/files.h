@@ -1,11 +1,11 @@
 /* files.h - the "files" benchmark, shared by files_evloop.c and files_libuv.c.
  *
- *   files_X read FILE DEPTH MS [ENGINE]   random 4 KiB reads of FILE, DEPTH in flight, for MS ms
- *   files_X idle MS [ENGINE]              no reads: the 1 ms timer alone, for its idle lateness
- *   files_evloop fibers FILE N MS [ENGINE]   N fibers, each reading one block at a time with
- *                                            evl_pread (FILES_HAVE_FIBERS)
- *   files_evloop blocking FILE N MS       N callbacks, each reading one block with a blocking
- *                                         pread() and re-armed for the next iteration
+ *   files_X read FILE DEPTH MS     random 4 KiB reads of FILE, DEPTH in flight, for MS ms
+ *   files_X idle MS                no reads: the 1 ms timer alone, for its idle lateness
+ *   files_evloop fibers FILE N MS  N fibers, each reading one block at a time with evl_pread
+ *                                  (FILES_HAVE_FIBERS)
+ *   files_evloop blocking FILE N MS   N callbacks, each reading one block with a blocking pread()
+ *                                  and re-armed for the next iteration
  *
  * Every read is 4 KiB at a pseudo-random 4 KiB-aligned offset (the same sequence in every program).
  * Each completion starts the next read in its slot, so exactly DEPTH reads are in flight until MS ms
@@ -20,7 +20,6 @@
  *
  * Reports iops, lat_p50_us, lat_p99_us (from the call that starts a read to its completion), and
  * late_p50_us, late_p99_us, late_max_us, ticks for the timer; INFO engine: how the reads were done.
- * ENGINE is passed to the library file (evloop: io_uring or workers; ignored by libuv).
  */
 #ifndef FILES_H
 #define FILES_H
@@ -35,7 +34,7 @@
 
 /* Hooks every library file defines. */
 static const char *lib_name(void);
-static void lib_init(const char *engine, size_t slots);
+static void lib_init(size_t slots);
 static const char *lib_engine(void);                               /* after the reads: what ran them */
 static void lib_read(size_t slot, int fd, void *buf, uint64_t offset); /* -> files_read_done */
 static void lib_tick_start(void);   /* 1 ms repeating timer whose callback calls files_tick(due) */
@@ -184,9 +183,9 @@ static void files_report(void)
 
 static int files_usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s read FILE DEPTH MS [ENGINE] | idle MS [ENGINE]"
+    fprintf(stderr, "usage: %s read FILE DEPTH MS | idle MS"
 #ifdef FILES_HAVE_FIBERS
-                    " | fibers FILE N MS [ENGINE] | blocking FILE N MS"
+                    " | fibers FILE N MS | blocking FILE N MS"
 #endif
                     "\n",
             argv0);
@@ -199,10 +198,10 @@ int main(int argc, char **argv)
     size_t slots;
     long ms;
 
-    if (strcmp(mode, "idle") == 0 && (argc == 3 || argc == 4)) {
+    if (strcmp(mode, "idle") == 0 && argc == 3) {
         ms = atol(argv[2]);
         BENCH_CHECK(ms > 0, "bad parameters");
-        lib_init(argc == 4 ? argv[3] : "", 0);
+        lib_init(0);
         bench_info("library", lib_name());
         files_begin_run(0, ms);
         lib_run();
@@ -210,13 +209,13 @@ int main(int argc, char **argv)
         files_report();
         return 0;
     }
-    if (argc < 5 || argc > 6)
+    if (argc != 5)
         return files_usage(argv[0]);
     slots = (size_t)atol(argv[3]);
     ms = atol(argv[4]);
     BENCH_CHECK(slots >= 1 && slots <= 1024 && ms > 0, "bad parameters");
     files_open(argv[2], slots);
-    lib_init(argc == 6 ? argv[5] : "", slots);
+    lib_init(slots);
     bench_info("library", lib_name());
     if (strcmp(mode, "read") == 0) {
         size_t i;

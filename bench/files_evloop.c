@@ -1,10 +1,10 @@
 /* files benchmark, evloop. See files.h.
  *
- * Reads are evl_op_read with a callback.  ENGINE picks where they run: "io_uring" (the default:
- * the ring evloop sets up at the first operation) or "workers" (FILES_WORKERS threads started with
- * evl_workers_start, as many as libuv's default thread pool, with the ring switched off).  The
- * program reports the engine that really ran the reads (evl_op_engine), so a machine where the
- * kernel refuses io_uring cannot pass its worker figures off as io_uring ones.
+ * Reads are evl_op_read with a callback.  Built twice: files_evloop reads on io_uring (the ring
+ * evloop sets up at the first operation), and files_evloop_workers, built with EVLOOP_NO_IO_URING,
+ * on FILES_WORKERS threads started with evl_workers_start (as many as libuv's default thread
+ * pool).  The program reports the engine that really ran the reads (evl_op_engine), so a machine
+ * where the kernel refuses io_uring cannot pass other figures off as io_uring ones.
  *
  * The timer is an evl_timer with a 1 ms repeat, which keeps its phase; the deadline of each tick is
  * read from evloop after the previous one (evl_now + evl_timer_remaining: the same monotonic clock
@@ -27,8 +27,9 @@ static evl_loop loop;
 static evl_op *ops;
 static evl_timer tick;
 static evl_time tick_due;
+#ifdef EVLOOP_NO_IO_URING
 static evl_worker workers[FILES_WORKERS];
-static int have_workers;
+#endif
 static const char *engine_used = "none";
 
 static const char *lib_name(void)
@@ -50,16 +51,7 @@ static void tick_cb(evl_loop *l, evl_timer *t)
     tick_due = evl_now(l) + evl_timer_remaining(l, t);
 }
 
-static void use_workers_only(void)
-{
-    int rc;
-    rc = evl_workers_start(&loop, workers, FILES_WORKERS);
-    BENCH_CHECK(rc == 0, "evl_workers_start: %s", strerror(-rc));
-    have_workers = 1;
-    FILES_DISABLE_RING(&loop);
-}
-
-static void lib_init(const char *engine, size_t slots)
+static void lib_init(size_t slots)
 {
     size_t i;
     BENCH_CHECK(evl_init(&loop) == 0, "evl_init failed");
@@ -67,10 +59,12 @@ static void lib_init(const char *engine, size_t slots)
     for (i = 0; i < slots; i++)
         evl_op_init(&ops[i], read_cb);
     evl_timer_init(&tick, tick_cb);
-    if (strcmp(engine, "workers") == 0)
-        use_workers_only();
-    else
-        BENCH_CHECK(engine[0] == '\0' || strcmp(engine, "io_uring") == 0, "unknown engine %s", engine);
+#ifdef EVLOOP_NO_IO_URING
+    {
+        int rc = evl_workers_start(&loop, workers, FILES_WORKERS);
+        BENCH_CHECK(rc == 0, "evl_workers_start: %s", strerror(-rc));
+    }
+#endif
 }
 
 static const char *lib_engine(void)
@@ -102,8 +96,9 @@ static void lib_run(void)
 {
     int rc = evl_run(&loop, EVL_FOREVER);
     BENCH_CHECK(rc >= 0, "evl_run: %d", rc);
-    if (have_workers)
-        evl_workers_stop(&loop);
+#ifdef EVLOOP_NO_IO_URING
+    evl_workers_stop(&loop);
+#endif
     evl_deinit(&loop);
 }
 

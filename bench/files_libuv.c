@@ -21,9 +21,8 @@ static const char *lib_name(void)
     return name;
 }
 
-static void lib_init(const char *engine, size_t slots)
+static void lib_init(size_t slots)
 {
-    (void)engine;
     BENCH_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init failed");
     reqs = bench_calloc(slots ? slots : 1, sizeof *reqs);
     BENCH_CHECK(uv_timer_init(&loop, &tick) == 0, "uv_timer_init failed");

@@ -837,16 +837,17 @@ def bench_callgrind(rep, quick):
 # ---------------------------------------------------------------------------------------------
 # files
 
-# Who reads in the random-read table: (label, program, engine argument); fio is run separately.
-FILE_READERS = [("evloop io_uring", "files_evloop", "io_uring"),
-                ("evloop workers (4 threads)", "files_evloop", "workers"),
-                ("libuv uv_fs_read (thread pool)", "files_libuv", ""),
-                ("fio io_uring (no loop: the anchor)", "fio", "")]
+# Who reads in the random-read table: (label, program); fio is run separately.
+FILE_READERS = [("evloop io_uring", "files_evloop"),
+                ("evloop workers (4 threads)", "files_evloop_workers"),
+                ("libuv uv_fs_read (thread pool)", "files_libuv"),
+                ("fio io_uring (no loop: the anchor)", "fio")]
 FILE_DEPTHS = [1, 32]
 # The loop-responsiveness comparison: 4 readers on a 256 MiB file.
-FIBER_READERS = [("4 fibers, evl_pread (io_uring)", "fibers", "io_uring"),
-                 ("4 fibers, evl_pread (workers)", "fibers", "workers"),
-                 ("4 callbacks, blocking pread()", "blocking", "")]
+# (label, program, mode)
+FIBER_READERS = [("4 fibers, evl_pread (io_uring)", "files_evloop", "fibers"),
+                 ("4 fibers, evl_pread (workers)", "files_evloop_workers", "fibers"),
+                 ("4 callbacks, blocking pread()", "files_evloop", "blocking")]
 FIBER_FILE_BYTES = 256 << 20
 
 
@@ -927,36 +928,27 @@ def bench_files(rep, quick):
                         wall, made_s)
 
 
-def files_jobs():
-    """Every (key, kind) measured in one round: reads per reader and depth, idle timers, fibers."""
-    jobs = [(("read", label, d), (prog, engine)) for d in FILE_DEPTHS
-            for label, prog, engine in FILE_READERS]
-    jobs += [(("idle", "evloop"), ("files_evloop", "")), (("idle", "libuv"), ("files_libuv", ""))]
-    jobs += [(("fibers", label), (mode, engine)) for label, mode, engine in FIBER_READERS]
+def files_jobs(data, small, ms):
+    """Every job of one round, (key, program, arguments): reads per reader and depth, the idle
+    timers, the four readers of the 256 MiB file."""
+    jobs = [(("read", label, d), prog, ["read", data, str(d), str(ms)]) for d in FILE_DEPTHS
+            for label, prog in FILE_READERS]
+    jobs += [(("idle", "evloop"), "files_evloop", ["idle", str(ms)]),
+             (("idle", "libuv"), "files_libuv", ["idle", str(ms)])]
+    jobs += [(("fibers", label), prog, [mode, small, "4", str(ms)]) for label, prog, mode in FIBER_READERS]
     return jobs
-
-
-def files_argv(key, what, data, small, ms):
-    prog, engine = what
-    if key[0] == "read":
-        return ["./" + prog, "read", data, str(key[2]), str(ms)] + ([engine] if engine else [])
-    if key[0] == "idle":
-        return ["./" + prog, "idle", str(ms)]
-    mode, engine = what
-    return ["./files_evloop", mode, small, "4", str(ms)] + ([engine] if engine else [])
 
 
 def files_rounds(data, small, ms, rounds, direct, have_fio):
     """Interleaved rounds of every job; returns samples {key: {result: [values]}}, the engine each
     evloop job really used {key: engine}, and {key: error} for the jobs that failed."""
-    jobs = files_jobs()
-    samples = {key: {} for key, _ in jobs}
+    jobs = files_jobs(data, small, ms)
+    samples = {key: {} for key, _, _ in jobs}
     engines, failed = {}, {}
     for r in range(rounds):
-        for key, what in rotated(jobs, r):
+        for key, prog, args in rotated(jobs, r):
             if key in failed:
                 continue
-            prog = what[0] if key[0] != "fibers" else "files_evloop"
             try:
                 if prog == "fio":
                     if not have_fio:
@@ -965,7 +957,7 @@ def files_rounds(data, small, ms, rounds, direct, have_fio):
                 else:
                     if not built(prog):
                         continue
-                    res, info = run_with_info(prog.split("_")[1], files_argv(key, what, data, small, ms),
+                    res, info = run_with_info(prog.split("_")[1], ["./" + prog] + args,
                                               timeout=ms / 1000 + 60)
             except ProgramFailed as e:
                 failed[key] = str(e)
@@ -983,21 +975,23 @@ def files_report(rep, size, ms, rounds, direct, have_fio, samples, engines, fail
     # cannot run either; that is a property of the machine, not a failure.
     uring_engine = engines.get(("read", FILE_READERS[0][0], 32))
     no_uring = uring_engine is not None and uring_engine != "io_uring"
+    fio_refused = no_uring and any(key[1] == FILE_READERS[3][0] for key in failed)
     for key, err in failed.items():
-        if key[0] == "read" and key[1].startswith("fio") and no_uring:
-            continue
-        note_failure("files " + " ".join(str(k) for k in key), "", err)
+        if not (fio_refused and key[1] == FILE_READERS[3][0]):
+            note_failure("files " + " ".join(str(k) for k in key), "", err)
 
     def value(key, k):
+        if key[1] == FILE_READERS[3][0] and fio_refused:
+            return "n/a"
         if key in failed:
             return "FAIL"
-        if no_uring and "io_uring" in " ".join(str(x) for x in key):
+        if no_uring and (key[1] == FILE_READERS[0][0] or key[1] == FIBER_READERS[0][0]):
             return "n/a"
         return med.get(key, {}).get(k)
 
     ref = {d: value(("read", FILE_READERS[0][0], d), "iops") for d in FILE_DEPTHS}
     rows = []
-    for label, prog, _ in FILE_READERS:
+    for label, prog in FILE_READERS:
         row = [label if (prog == "fio" and have_fio) or built(prog) else
                "%s (%s)" % (label, "not installed" if prog == "fio" else "not built")]
         for d in FILE_DEPTHS:
@@ -1027,14 +1021,15 @@ def files_report(rep, size, ms, rounds, direct, have_fio, samples, engines, fail
                 if direct else ", read through the page cache: this file system refuses O_DIRECT, so "
                 "these are memory figures once the file is cached", ms, rounds))
     if no_uring:
-        body += ("\n\nio_uring is not available here (evloop fell back to %s; fio's io_uring engine "
-                 "cannot run): its rows are n/a." % uring_engine)
+        body += ("\n\nevloop's reads did not run on io_uring here (evl_op_engine said %s)%s: the "
+                 "evloop io_uring rows are n/a." % (uring_engine, ", and fio's io_uring engine failed too"
+                                                    if fio_refused else ""))
 
     # Timer lateness: idle, and under the depth-1 and depth-32 reads above.
     late_rows = []
     late_of = {}
-    for label, prog, _ in FILE_READERS[:3]:
-        lib = "evloop" if prog == "files_evloop" else "libuv"
+    for label, prog in FILE_READERS[:3]:
+        lib = "evloop" if prog.startswith("files_evloop") else "libuv"
         idle = value(("idle", lib), "late_p99_us")
         loaded = [value(("read", label, d), "late_p99_us") for d in FILE_DEPTHS]
         late_of[label] = (idle, loaded)
@@ -1311,7 +1306,7 @@ def check_built(only):
         extras["size"].append("size_evloop_nofibers")
         with open(os.path.join(HERE, "..", "evloop.h")) as f:
             if "evl_op_read" in f.read():  # the Makefile builds files_evloop only then
-                extras["files"].append("files_evloop")
+                extras["files"] += ["files_evloop", "files_evloop_workers"]
     for bench, names in extras.items():
         if only and bench not in only:
             continue

@@ -32,7 +32,7 @@
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
     async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[],
-    files_tests[];
+    files_tests[], files_responsive_tests[];
 
 static const struct {
     const char *name;
@@ -40,7 +40,8 @@ static const struct {
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"fdkind", fdkind_tests}, {"timer", timer_tests},
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
               {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
-              {"internals", internals_tests}, {"poll", poll_tests}, {"files", files_tests}};
+              {"internals", internals_tests}, {"poll", poll_tests}, {"files", files_tests},
+              {"files", files_responsive_tests}};
 
 int t_slow;
 int t_refused_errno;

@@ -2,9 +2,10 @@
    run; fibers reading a file have their reads in flight together instead of one after another.
    These are the behaviours the feature exists for, checked by order of events, never by time: how
    late a timer gets under disk load is measured in bench/ (files_evloop), not asserted here.
-   Every test starts worker threads, so where io_uring is refused (--nosys) they run on the
-   workers; the reads that wait for data are skipped where the engine is inline, which blocks by
-   design. */
+   The tests are part of the "files" suite and, like tests/test_files.c, run on the engine the
+   environment variable EVL_TEST_FILE_ENGINE asks for ("workers" starts worker threads), or on
+   whatever the machine offers; the reads that wait for data are skipped on the inline engine,
+   which blocks the loop by design. */
 #include "t.h"
 
 #if T_POSIX && EVLOOP_HAS_FILE_OPS
@@ -13,9 +14,16 @@
 
 static evl_worker workers[2];
 
-static void init_with_workers(evl_loop *loop) {
+/* A loop on the engine the run asks for (see tests/test_files.c). */
+static void init_on_engine(evl_loop *loop) {
+    const char *want = getenv("EVL_TEST_FILE_ENGINE");
     CHECK_EQ(evl_init(loop), 0);
-    CHECK_EQ(evl_workers_start(loop, workers, 2), 0);
+    if (want && !strcmp(want, "workers")) CHECK_EQ(evl_workers_start(loop, workers, 2), 0);
+    if (want && *want && strcmp(evl_op_engine(loop), want) != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "engine %s, the run asked for %s", evl_op_engine(loop), want);
+        t_fail(__FILE__, __LINE__, "evl_op_engine(loop) is the engine asked for", msg);
+    }
 }
 
 static void finish(evl_loop *loop) {
@@ -57,7 +65,7 @@ static void timer_fires_while_a_read_waits_for_data(void) {
     evl_timer tick;
     char buf[4] = {0};
     int fds[2];
-    init_with_workers(&loop);
+    init_on_engine(&loop);
     blocking_pipe(fds);
     pipe_w = fds[1];
     evl_op_init(&read_op, note_read);
@@ -100,7 +108,7 @@ static void fiber_waiting_in_evl_pread_lets_another_fiber_run(void) {
     evl_loop loop;
     evl_fiber reader, sleeper;
     int fds[2];
-    init_with_workers(&loop);
+    init_on_engine(&loop);
     skip_if_inline(&loop);
     blocking_pipe(fds);
     CHECK_EQ(evl_fiber_start(&loop, &reader, NULL, 0, read_one_byte, (void *)(intptr_t)fds[0]), 0);
@@ -150,7 +158,7 @@ static void four_fibers_reading_a_file_have_their_reads_in_flight_together(void)
     evl_loop loop;
     evl_fiber readers[4];
     int b, i;
-    init_with_workers(&loop);
+    init_on_engine(&loop);
     file_fd = mkstemp(path);
     CHECK(file_fd >= 0);
     unlink(path);
