@@ -45,7 +45,8 @@ TESTWARN = -std=gnu99 -Wall -Wextra -Wpedantic -Wshadow -Werror
 
 HEADERS  = evloop.h evloop_epoll.h
 TEST_SRC = $(wildcard tests/*.c)
-EXAMPLES = demo echo_server timers signals children async hooks embed fiber_echo serial_fiber
+EXAMPLES = demo echo_server timers signals children async hooks embed fiber_echo serial_fiber file_copy \
+           file_copy_noring
 B        = build
 
 .PHONY: all test check examples demo bench bench-quick clean \
@@ -154,6 +155,11 @@ $(B)/examples/%: examples/%.c $(HEADERS)
 	@mkdir -p $(B)/examples
 	$(CC) $(OPT) $(STRICT) -Werror -pthread $< -o $@
 
+# file_copy with the ring compiled out, for its runs on the workers and inline.
+$(B)/examples/file_copy_noring: examples/file_copy.c $(HEADERS)
+	@mkdir -p $(B)/examples
+	$(CC) $(OPT) $(STRICT) -Werror -pthread -DEVLOOP_NO_IO_URING $< -o $@
+
 examples: $(addprefix $(B)/examples/,$(EXAMPLES))
 
 demo: $(B)/examples/demo
@@ -164,6 +170,12 @@ check-examples: examples
 	@echo "== examples"
 	@set -e; for e in demo timers signals children async hooks embed "fiber_echo --self-test" serial_fiber; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
+	@head -c 64M /dev/urandom > $(B)/examples/copy-src.bin
+	@set -e; for e in file_copy "file_copy_noring --workers 4" file_copy_noring; do \
+	    echo "   $$e: a 64 MiB file, compared with cmp"; \
+	    timeout 60 ./$(B)/examples/$$e $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin > $(B)/examples/file_copy.out; \
+	    cmp $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin; sed -n 's/^copied\|^1 ms\|^echo:/      &/p' $(B)/examples/file_copy.out; \
+	    done; rm -f $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin
 
 # The example at the top of evloop.h and every C example in README.md compile warning-free and run.
 check-docs: $(HEADERS) README.md
@@ -542,6 +554,12 @@ check-integrations: $(B)/integ/test $(B)/integ/test-asan integ-examples check-in
 	@echo "== the integration examples that end by themselves"
 	@set -e; for e in "serial_device --self-test" glib_embed; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
+	@head -c 64M /dev/urandom > $(B)/examples/copy-src.bin
+	@set -e; for e in file_copy "file_copy_noring --workers 4" file_copy_noring; do \
+	    echo "   $$e: a 64 MiB file, compared with cmp"; \
+	    timeout 60 ./$(B)/examples/$$e $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin > $(B)/examples/file_copy.out; \
+	    cmp $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin; sed -n 's/^copied\|^1 ms\|^echo:/      &/p' $(B)/examples/file_copy.out; \
+	    done; rm -f $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin
 
 check: check-integrations
 

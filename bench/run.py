@@ -13,6 +13,7 @@ Only the Python standard library is used.
 import argparse
 import concurrent.futures
 import datetime
+import json
 import os
 import platform
 import re
@@ -20,6 +21,7 @@ import resource
 import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -47,6 +49,7 @@ CONFIG = {
     "late": ((1000, 10, 9), (1000, 10, 3)),                          # (timers, chains, rounds)
     "echo": ((100, 64, 1500, 8), (100, 64, 500, 2)),                 # (conns, bytes, ms, rounds)
     "fibers": ((1000000, 9), (200000, 3)),                           # (yields per fiber, rounds)
+    "files": ((1 << 30, 2000, 5), (256 << 20, 500, 3)),               # (file bytes, ms per run, rounds)
 }
 
 
@@ -95,6 +98,11 @@ INFO = {}  # library -> its INFO lines (versions, backend)
 
 def run(lib, argv, timeout=300, cpu=None):
     """Runs one program; returns its RESULT values, raises ProgramFailed."""
+    return run_with_info(lib, argv, timeout, cpu)[0]
+
+
+def run_with_info(lib, argv, timeout=300, cpu=None):
+    """run(), also returning the program's INFO lines."""
     try:
         p = subprocess.run(argv, cwd=BIN, capture_output=True, text=True, timeout=timeout,
                            preexec_fn=pin_to(cpu))
@@ -108,7 +116,7 @@ def run(lib, argv, timeout=300, cpu=None):
         INFO.setdefault(lib, [])
         if info["library"] not in INFO[lib]:
             INFO[lib].append(info["library"])
-    return res
+    return res, info
 
 
 def built(prog):
@@ -827,6 +835,269 @@ def bench_callgrind(rep, quick):
 
 
 # ---------------------------------------------------------------------------------------------
+# files
+
+# Who reads in the random-read table: (label, program); fio is run separately.
+FILE_READERS = [("evloop io_uring", "files_evloop"),
+                ("evloop workers (4 threads)", "files_evloop_workers"),
+                ("libuv uv_fs_read (thread pool)", "files_libuv"),
+                ("fio io_uring (no loop: the anchor)", "fio")]
+FILE_DEPTHS = [1, 32]
+# The loop-responsiveness comparison: 4 readers on a 256 MiB file.
+# (label, program, mode)
+FIBER_READERS = [("4 fibers, evl_pread (io_uring)", "files_evloop", "fibers"),
+                 ("4 fibers, evl_pread (workers)", "files_evloop_workers", "fibers"),
+                 ("4 callbacks, blocking pread()", "files_evloop", "blocking")]
+FIBER_FILE_BYTES = 256 << 20
+
+
+def make_block_file(path, size):
+    """size bytes of random data, each 4 KiB block starting with its block number (little endian),
+    which is how files.h checks every read; flushed to the disk and dropped from the page cache."""
+    block = 0
+    with open(path, "wb") as f:
+        for _ in range(size >> 20):
+            chunk = bytearray(os.urandom(1 << 20))
+            for i in range(256):
+                struct.pack_into("<Q", chunk, i * 4096, block)
+                block += 1
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def direct_io_works(path):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_DIRECT))
+        return True
+    except OSError:
+        return False
+
+
+def fio_once(path, depth, ms, direct):
+    """fio's io_uring engine on the same file, depth and duration: IOPS and latency percentiles."""
+    argv = ["fio", "--name=randread", "--filename=" + path, "--rw=randread", "--bs=4k",
+            "--direct=%d" % direct, "--ioengine=io_uring", "--iodepth=%d" % depth,
+            "--runtime=%dms" % ms, "--time_based", "--norandommap", "--randrepeat=0",
+            "--lat_percentiles=1", "--percentile_list=50:99", "--output-format=json"]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=ms / 1000 + 60)
+    except subprocess.TimeoutExpired:
+        raise ProgramFailed("fio timed out")
+    try:
+        job = json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]
+    except (ValueError, KeyError, IndexError):
+        job = None
+    if p.returncode != 0 or job is None or job.get("error") or job["read"]["total_ios"] == 0:
+        raise ProgramFailed("fio exit %d: %s" % (p.returncode, (p.stderr.strip().splitlines() or ["?"])[-1]))
+    pct = job["read"]["lat_ns"]["percentile"]
+    return {"iops": job["read"]["iops"], "lat_p50_us": pct["50.000000"] / 1e3,
+            "lat_p99_us": pct["99.000000"] / 1e3}
+
+
+def machine_busy_during(fn):
+    """Runs fn(); returns its value and the CPU-seconds other processes used meanwhile."""
+    busy0, own0, t0 = busy_jiffies(), own_cpu(), time.monotonic()
+    value = fn()
+    if busy0 is None:
+        return value, None, time.monotonic() - t0
+    return value, max(0.0, busy_jiffies() - busy0 - (own_cpu() - own0)), time.monotonic() - t0
+
+
+def bench_files(rep, quick):
+    size, ms, rounds = cfg("files", quick)
+    data = os.path.join(BIN, "files-random.dat")
+    small = os.path.join(BIN, "files-256m.dat")
+    t0 = time.monotonic()
+    make_block_file(data, size)
+    if size != FIBER_FILE_BYTES:
+        make_block_file(small, FIBER_FILE_BYTES)
+    else:
+        small = data
+    made_s = time.monotonic() - t0
+    direct = direct_io_works(data)
+    have_fio = shutil.which("fio") is not None
+    try:
+        (samples, engines, failed), others, wall = machine_busy_during(
+            lambda: files_rounds(data, small, ms, rounds, direct, have_fio))
+    finally:
+        for f in {data, small}:
+            os.unlink(f)
+    return files_report(rep, size, ms, rounds, direct, have_fio, samples, engines, failed, others,
+                        wall, made_s)
+
+
+def files_jobs(data, small, ms):
+    """Every job of one round, (key, program, arguments): reads per reader and depth, the idle
+    timers, the four readers of the 256 MiB file."""
+    jobs = [(("read", label, d), prog, ["read", data, str(d), str(ms)]) for d in FILE_DEPTHS
+            for label, prog in FILE_READERS]
+    jobs += [(("idle", "evloop"), "files_evloop", ["idle", str(ms)]),
+             (("idle", "libuv"), "files_libuv", ["idle", str(ms)])]
+    jobs += [(("fibers", label), prog, [mode, small, "4", str(ms)]) for label, prog, mode in FIBER_READERS]
+    return jobs
+
+
+def files_rounds(data, small, ms, rounds, direct, have_fio):
+    """Interleaved rounds of every job; returns samples {key: {result: [values]}}, the engine each
+    evloop job really used {key: engine}, and {key: error} for the jobs that failed."""
+    jobs = files_jobs(data, small, ms)
+    samples = {key: {} for key, _, _ in jobs}
+    engines, failed = {}, {}
+    for r in range(rounds):
+        for key, prog, args in rotated(jobs, r):
+            if key in failed:
+                continue
+            try:
+                if prog == "fio":
+                    if not have_fio:
+                        continue
+                    res, info = fio_once(data, key[2], ms, int(direct)), {}
+                else:
+                    if not built(prog):
+                        continue
+                    res, info = run_with_info(prog.split("_")[1], ["./" + prog] + args,
+                                              timeout=ms / 1000 + 60)
+            except ProgramFailed as e:
+                failed[key] = str(e)
+                continue
+            if "engine" in info:
+                engines[key] = info["engine"]
+            for k, v in res.items():
+                samples[key].setdefault(k, []).append(v)
+    return samples, engines, failed
+
+
+def files_report(rep, size, ms, rounds, direct, have_fio, samples, engines, failed, others, wall, made_s):
+    med = {key: {k: median(v) for k, v in vals.items()} for key, vals in samples.items()}
+    # io_uring refused (old kernel, seccomp): evloop reports the engine it fell back to, and fio
+    # cannot run either; that is a property of the machine, not a failure.
+    uring_engine = engines.get(("read", FILE_READERS[0][0], 32))
+    no_uring = uring_engine is not None and uring_engine != "io_uring"
+    fio_refused = no_uring and any(key[1] == FILE_READERS[3][0] for key in failed)
+    for key, err in failed.items():
+        if not (fio_refused and key[1] == FILE_READERS[3][0]):
+            note_failure("files " + " ".join(str(k) for k in key), "", err)
+
+    def value(key, k):
+        if key[1] == FILE_READERS[3][0] and fio_refused:
+            return "n/a"
+        if key in failed:
+            return "FAIL"
+        if no_uring and (key[1] == FILE_READERS[0][0] or key[1] == FIBER_READERS[0][0]):
+            return "n/a"
+        return med.get(key, {}).get(k)
+
+    ref = {d: value(("read", FILE_READERS[0][0], d), "iops") for d in FILE_DEPTHS}
+    rows = []
+    for label, prog in FILE_READERS:
+        row = [label if (prog == "fio" and have_fio) or built(prog) else
+               "%s (%s)" % (label, "not installed" if prog == "fio" else "not built")]
+        for d in FILE_DEPTHS:
+            key = ("read", label, d)
+            row += [cell(value(key, "iops"), ref[d]),
+                    "%s / %s" % (fmt(value(key, "lat_p50_us")), fmt(value(key, "lat_p99_us")))]
+        row.append(" / ".join(fmt(value(("read", label, d), "late_p99_us")) if prog != "fio" else "—"
+                              for d in FILE_DEPTHS))
+        rows.append(row)
+    headers = ["reads done by"]
+    for d in FILE_DEPTHS:
+        headers += ["depth %d: IOPS" % d, "read p50 / p99 µs"]
+    headers.append("1 ms timer late p99 µs (depth 1 / 32)")
+    body = table(headers, rows)
+    body += ("\n\nRandom 4 KiB reads (pseudo-random 4 KiB-aligned offsets) of a %d MiB file%s, "
+             "a fixed number in flight (the depth): each completion starts the next read; %d ms per "
+             "run, median of %d interleaved rounds (fio's run is one more program in the rotation). "
+             "Latency is from the call that starts a read to its completion callback (fio: its total "
+             "latency, submission included). Every read the programs make is checked: 4096 bytes, and "
+             "the block asked for (each block of the file starts with its number). A 1 ms repeating "
+             "timer runs in the loop during every run (not in fio). evloop workers: 4 threads from "
+             "`evl_workers_start`, as many as libuv's default pool, with the ring off; libuv: "
+             "`uv_fs_read` with a callback, Debian's libuv 1.44 (thread pool, 4 threads). In brackets: "
+             "ratio to evloop io_uring. The processes are not pinned (worker threads and the kernel's "
+             "completion work need the second core)."
+             % (size >> 20, " opened with O_DIRECT (the virtual disk is measured, not the page cache)"
+                if direct else ", read through the page cache: this file system refuses O_DIRECT, so "
+                "these are memory figures once the file is cached", ms, rounds))
+    if no_uring:
+        body += ("\n\nevloop's reads did not run on io_uring here (evl_op_engine said %s)%s: the "
+                 "evloop io_uring rows are n/a." % (uring_engine, ", and fio's io_uring engine failed too"
+                                                    if fio_refused else ""))
+
+    # Timer lateness: idle, and under the depth-1 and depth-32 reads above.
+    late_rows = []
+    late_of = {}
+    for label, prog in FILE_READERS[:3]:
+        lib = "evloop" if prog.startswith("files_evloop") else "libuv"
+        idle = value(("idle", lib), "late_p99_us")
+        loaded = [value(("read", label, d), "late_p99_us") for d in FILE_DEPTHS]
+        late_of[label] = (idle, loaded)
+        late_rows.append([label, "%s / %s" % (fmt(value(("idle", lib), "late_p50_us")), fmt(idle))] +
+                         ["%s / %s" % (fmt(value(("read", label, d), "late_p50_us")), fmt(v))
+                          for d, v in zip(FILE_DEPTHS, loaded)] +
+                         [" / ".join(ratio(v, idle) for v in loaded)])
+    body2 = table(["loop", "idle: p50 / p99 µs"] + ["under depth %d: p50 / p99 µs" % d for d in FILE_DEPTHS]
+                  + ["p99 under load ÷ idle (depth 1 / 32)"], late_rows)
+    body2 += ("\n\nA 1 ms repeating timer (evloop: `evl_timer` with repeat, which keeps its phase; libuv: "
+              "`uv_timer_t` with repeat 1, re-armed from the loop time): lateness = time its callback ran − "
+              "the deadline the library had scheduled for that tick (read from the library after the "
+              "previous tick). Idle: the timer alone for %d ms; under load: during the reads of the table "
+              "above. libuv counts in whole milliseconds, so its ticks land anywhere in the millisecond "
+              "(negative values are ticks that ran before the nanosecond deadline but after libuv's own)."
+              % ms)
+
+    # The responsiveness comparison: the same reads from fibers, or blocking in callbacks.
+    idle = value(("idle", "evloop"), "late_p99_us")
+    fib_rows = []
+    for label, _, _ in FIBER_READERS:
+        key = ("fibers", label)
+        fib_rows.append([label, fmt(value(key, "iops")), fmt(value(key, "lat_p99_us"))] +
+                        [fmt(value(key, k)) for k in ("late_p50_us", "late_p99_us", "late_max_us")] +
+                        [ratio(value(key, "late_p99_us"), idle)])
+    fib_rows.append(["(no reads: idle)", "—", "—"] + [fmt(value(("idle", "evloop"), k)) for k in
+                                                      ("late_p50_us", "late_p99_us", "late_max_us")] + ["1.00"])
+    body3 = table(["evloop, 4 readers", "reads/s", "read p99 µs", "timer late p50 µs", "p99 µs",
+                   "max µs", "p99 ÷ idle"], fib_rows)
+    body3 += ("\n\nFour readers, each reading one random 4 KiB block of a 256 MiB file at a time (O_DIRECT "
+              "as above), %d ms, while the same 1 ms timer ticks: four fibers calling `evl_pread`, "
+              "against four timer callbacks that each do one blocking `pread()` and re-arm themselves for "
+              "the next iteration (what a program without file operations does: every read stops the "
+              "loop). Median of %d interleaved rounds." % (ms, rounds))
+
+    # Goals.
+    def ok_ratio(a, b, limit):
+        if isinstance(a, float) and isinstance(b, float) and b > 0:
+            return "%s (%.2f×)" % (verdict(a >= limit * b), a / b)
+        return verdict(None)
+    ev = {d: value(("read", FILE_READERS[0][0], d), "iops") for d in FILE_DEPTHS}
+    fio32 = value(("read", FILE_READERS[3][0], 32), "iops")
+    uv = {d: value(("read", FILE_READERS[2][0], d), "iops") for d in FILE_DEPTHS}
+    checks = ["evloop io_uring IOPS at depth 32 ≥ 0.9 × fio: " + ok_ratio(ev[32], fio32, 0.9),
+              "≥ libuv at depth 1: " + ok_ratio(ev[1], uv[1], 1.0),
+              "≥ libuv at depth 32: " + ok_ratio(ev[32], uv[32], 1.0)]
+    lat_checks = []
+    for label in (FILE_READERS[0][0], FILE_READERS[1][0]):
+        idle_p99, loaded = late_of[label]
+        for d, v in zip(FILE_DEPTHS, loaded):
+            if isinstance(v, float) and isinstance(idle_p99, float):
+                lat_checks.append("%s depth %d: %s (%.0f µs vs idle %.0f µs, %.2f×)"
+                                  % (label, d, verdict(v <= 2 * idle_p99), v, idle_p99, v / idle_p99))
+            else:
+                lat_checks.append("%s depth %d: %s" % (label, d, verdict(None)))
+    noise = ("other processes used %.0f CPU-seconds during the %.0f s of measuring (%.0f%% of the "
+             "machine)" % (others, wall, 100.0 * others / (wall * (os.cpu_count() or 1)))
+             if others is not None else "unknown machine load")
+    body += ("\n\n**target** %s\n\n**target** timer lateness p99 under load ≤ 2 × idle: %s\n\n"
+             "Machine load: %s. (The two data files took %.1f s to write.)"
+             % ("; ".join(checks), "; ".join(lat_checks), noise, made_s))
+    rep.section("files: random 4 KiB reads", body)
+    rep.section("files: timer lateness under disk load", body2)
+    rep.section("files: fibers vs blocking reads", body3)
+    return med
+
+
+# ---------------------------------------------------------------------------------------------
 # size
 
 def text_bytes(path):
@@ -1027,12 +1298,15 @@ def check_built(only):
                 if not built("%s_%s" % (kind, lib)):
                     missing.add("%s_%s" % (kind, lib))
     extras = {"echo": ["echo_client"], "fibers": ["fibers"], "size": ["size_none"],
-              "timers": ["late_floor"]}
+              "timers": ["late_floor"], "files": ["files_libuv"]}
     if want_evloop:
         extras["timers"].append("timers_evloop_cached")
         extras["callgrind"] = ["timers_evloop_cached"]
         extras["fibers"].append("fibers_ucontext")
         extras["size"].append("size_evloop_nofibers")
+        with open(os.path.join(HERE, "..", "evloop.h")) as f:
+            if "evl_op_read" in f.read():  # the Makefile builds files_evloop only then
+                extras["files"] += ["files_evloop", "files_evloop_workers"]
     for bench, names in extras.items():
         if only and bench not in only:
             continue
@@ -1045,7 +1319,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (under a minute)")
     ap.add_argument("--out", default="results.md", help="markdown file to write (in bench/)")
-    ap.add_argument("--only", default="", help="comma list: pipes,timers,echo,fibers,callgrind,size")
+    ap.add_argument("--only", default="", help="comma list: pipes,timers,echo,fibers,callgrind,size,files")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     started = time.monotonic()
@@ -1056,7 +1330,8 @@ def main():
     if not built_any("evloop"):
         print("note: evloop programs are not built (../evloop.h missing): evloop columns stay empty\n")
     steps = [("pipes", bench_pipes), ("timers", bench_timers), ("echo", bench_echo),
-             ("fibers", bench_fibers), ("callgrind", bench_callgrind), ("size", bench_size)]
+             ("fibers", bench_fibers), ("callgrind", bench_callgrind), ("size", bench_size),
+             ("files", bench_files)]
     check_built(only)
     for name, fn in steps:
         if only and name not in only:

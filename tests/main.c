@@ -36,7 +36,7 @@
 
 extern const t_case loop_tests[], io_tests[], fdkind_tests[], timer_tests[], signal_tests[], child_tests[],
     async_tests[], safety_tests[], misuse_tests[], fork_tests[], fiber_tests[], internals_tests[], poll_tests[],
-    fdlife_tests[], kqueue_tests[], files_tests[];
+    fdlife_tests[], kqueue_tests[], files_tests[], files_responsive_tests[];
 
 static const struct {
     const char *name;
@@ -45,7 +45,7 @@ static const struct {
               {"signal", signal_tests}, {"child", child_tests},   {"async", async_tests},   {"safety", safety_tests},
               {"misuse", misuse_tests}, {"fork", fork_tests},     {"fiber", fiber_tests},
               {"internals", internals_tests}, {"poll", poll_tests}, {"fdlife", fdlife_tests},
-              {"kqueue", kqueue_tests}, {"files", files_tests}};
+              {"kqueue", kqueue_tests}, {"files", files_tests}, {"files", files_responsive_tests}};
 
 int t_slow;
 int t_refused_errno;
