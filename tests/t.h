@@ -24,6 +24,10 @@
 #if !defined(EVFILT_EXCEPT) || !defined(NOTE_OOB)
 #define T_HAS_PRI 0                 /* EVL_PRI needs EVFILT_EXCEPT: -ENOSYS without it */
 #endif
+#if !defined(__APPLE__) && !defined(NOTE_EXITSTATUS)
+/* EVFILT_SIGNAL: a delivery the kernel holds when a watcher starts is read later, by it too. */
+#define T_SIGNALS_SETTLED_AT_START 0
+#endif
 #elif defined(EVLOOP_BACKEND_POLL)
 #define T_BACKEND "poll"
 #define T_BACKEND_HAS_FD 0          /* evl_backend_fd is -1: poll() has no descriptor for the loop */
@@ -45,6 +49,9 @@
 #endif
 #ifndef T_HAS_PRI
 #define T_HAS_PRI 1                 /* EVL_PRI can be watched */
+#endif
+#ifndef T_SIGNALS_SETTLED_AT_START
+#define T_SIGNALS_SETTLED_AT_START 1 /* a delivery caught before a start goes to the watchers before it */
 #endif
 
 #include <errno.h>

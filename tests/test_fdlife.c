@@ -275,10 +275,12 @@ static void expect_reported_at_every_pass_until_stopped(evl_loop *loop, evl_io *
     for (i = 0; i < 10; i++) CHECK_EQ(evl_run(loop, 0), 1);
     CHECK_EQ(seen->calls, 10);
     CHECK(seen->all & bit);
-    CHECK_EQ(evl_io_set(loop, w, 0), 0);        /* no interest: still reported */
-    seen->calls = 0;
-    CHECK_EQ(evl_run(loop, 0), 1);
-    CHECK_EQ(seen->calls, 1);
+    if (T_HUP_WITHOUT_INTEREST) {
+        CHECK_EQ(evl_io_set(loop, w, 0), 0);    /* no interest: still reported */
+        seen->calls = 0;
+        CHECK_EQ(evl_run(loop, 0), 1);
+        CHECK_EQ(seen->calls, 1);
+    }
     evl_io_stop(loop, w);
     seen->calls = 0;
     CHECK_EQ(evl_run(loop, EVL_MS(10)), 0);
@@ -300,8 +302,10 @@ static void expect_pipe_end_stuck(int watched, unsigned events, unsigned bit) {
     evl_deinit(&loop);
 }
 
+/* kqueue tells a writer of its reader's end with EV_EOF, which is EVL_HUP there (a reduction the
+   README names); epoll and poll say EVL_ERROR. */
 static void writer_whose_reader_closed_is_reported_in_error_until_stopped(void) {
-    expect_pipe_end_stuck(1, EVL_WRITE, EVL_ERROR);
+    expect_pipe_end_stuck(1, EVL_WRITE, T_KQUEUE ? EVL_HUP : EVL_ERROR);
 }
 
 static void reader_whose_writer_closed_is_reported_hung_up_until_stopped(void) {

@@ -473,12 +473,18 @@ static void dump_and_deinit_end_on_a_list_that_loops_on_one_watcher(void) {
     CHECK_EQ(evl_io_start(&loop, &c), 0);
     evl_io_init(&b, nop_io, p[1][1], EVL_WRITE);    /* the mistake (another descriptor, so the */
                                                     /* kernel takes the start): b is now last */
-    CHECK_EQ(evl_io_start(&loop, &b), 0);
-    evl_io_stop(&loop, &c);
     t_asserts_expected = 1;
+    if (T_KQUEUE) {
+        /* kqueue's own search for a second watcher of the descriptor meets b on the list: refused */
+        CHECK_EQ(evl_io_start(&loop, &b), -EEXIST);
+        evl_io_stop(&loop, &c);
+    } else {
+        CHECK_EQ(evl_io_start(&loop, &b), 0);
+        evl_io_stop(&loop, &c);
+    }
     evl_dump(&loop, devnull);
     evl_deinit(&loop);
-    CHECK(t_asserts >= 1);
+    if (!T_KQUEUE) CHECK(t_asserts >= 1);
     fclose(devnull);
 }
 

@@ -106,6 +106,7 @@ static void a_signal_pending_at_the_last_stop_is_not_given_to_a_later_watcher(vo
 static void a_signal_caught_before_a_start_is_not_given_to_the_new_watcher(void) {
     evl_loop loop;
     caught a, b;
+    if (!T_SIGNALS_SETTLED_AT_START) t_skip("the kernel keeps such a delivery until the next wait (kqueue: README)");
     CHECK_EQ(evl_init(&loop), 0);
     watch(&loop, &a, SIGUSR1);
     raise(SIGUSR1);                             /* caught, not yet handled by the loop */
@@ -139,6 +140,7 @@ static void a_signal_caught_during_the_callbacks_is_delivered_in_the_next_pass(v
     evl_loop loop;
     caught c[2];
     int i;
+    if (!T_SIGNALS_SETTLED_AT_START) t_skip("the kernel keeps such a delivery until the next wait (kqueue: README)");
     CHECK_EQ(evl_init(&loop), 0);
     memset(c, 0, sizeof c);
     evl_signal_init(&c[0].s, start_a_second_watcher, SIGUSR2);
