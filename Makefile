@@ -336,7 +336,7 @@ check-headers: check-kqueue-headers
 
 MAC_TARGETS  = x86_64-macos aarch64-macos
 LLVM_NM      = llvm-nm                  # reads Mach-O, which binutils' nm may not
-MAC_EXAMPLES = $(EXAMPLES)
+MAC_EXAMPLES = $(filter-out file_copy_noring,$(EXAMPLES))
 
 check-macos: $(TEST_SRC) tests/t.h tests/probe.h $(HEADERS) evloop_kqueue.h
 	@echo "== macOS SDK (zig cc): the implementation, the test suite and the examples, linked, not run"

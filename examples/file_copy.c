@@ -164,8 +164,17 @@ static void on_conn(evl_loop *l, evl_io *w, unsigned revents) {
     }
 }
 
+/* Non-blocking and closed on exec, set with fcntl: macOS has no accept4 and no SOCK_NONBLOCK. */
+static int nonblocking_cloexec(int fd) {
+    if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void on_accept(evl_loop *l, evl_io *w, unsigned revents) {
-    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+    int fd = nonblocking_cloexec(accept(w->fd, NULL, NULL)), i;
     (void)revents;
     if (fd < 0) return;
     for (i = 0; i < MAX_CONNS; i++) {
@@ -207,7 +216,7 @@ static void on_echo(evl_loop *l, evl_io *w, unsigned revents) {
 static int start_echo(void) {
     struct sockaddr_in addr;
     socklen_t len = sizeof addr;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), cfd;
+    int lfd = nonblocking_cloexec(socket(AF_INET, SOCK_STREAM, 0)), cfd;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  /* port 0: the kernel picks a free one */
@@ -216,9 +225,9 @@ static int start_echo(void) {
         return -errno;
     evl_io_init(&listener, on_accept, lfd, EVL_READ);
     /* A loopback connect completes in the kernel's backlog, before the loop accepts it. */
-    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cfd = socket(AF_INET, SOCK_STREAM, 0);
     if (cfd < 0 || connect(cfd, (struct sockaddr *)&addr, sizeof addr) < 0) return -errno;
-    fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) | O_NONBLOCK);
+    if (nonblocking_cloexec(cfd) < 0) return -errno;
     evl_io_init(&client, on_echo, cfd, EVL_READ);
     evl_timer_init(&pinger, on_ping_timer);
     evl_timer_start(&loop, &pinger, EVL_MS(2), EVL_MS(2));
