@@ -296,6 +296,8 @@ check-kqueue: $(KQ_TESTS)
 	./$(B)/kqueue/test-macos
 	@echo "== kqueue backend: wake-ups through a pipe (EVLOOP_KQUEUE_PIPE_WAKEUP)"
 	./$(B)/kqueue/test-pipe
+	@echo "== kqueue backend: the file suite on worker threads (the other runs are inline)"
+	EVL_TEST_FILE_ENGINE=workers ./$(B)/kqueue/test suite=files
 	@echo "== kqueue backend: under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(B)/kqueue/test-asan
 
