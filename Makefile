@@ -27,6 +27,12 @@
 #                   the worker threads (io_uring_setup refused by --nosys) and inline, under
 #                   ASan+UBSan, TSan (workers) and valgrind, on the poll backend, and built without
 #                   io_uring (EVLOOP_NO_IO_URING); part of check
+#   make check-iocp the suite on the IOCP backend (evloop_iocp.h), built with mingw-w64 and run
+#                   under wine, and the Windows echo example; part of check
+#   make check-model, check-fuzz, check-faults, check-load, check-soak   robustness (tests/robust):
+#                   model-based random testing, libFuzzer, strace fault injection, load and a 60 s
+#                   soak, at CI sizes; part of check
+#   make stress     the same at full size; make soak DURATION=s; make fuzz SECONDS=s
 #   make install    the headers and evloop.pc (PREFIX=/usr/local, DESTDIR=)
 #   make clean
 
