@@ -562,12 +562,6 @@ check-integrations: $(B)/integ/test $(B)/integ/test-asan integ-examples check-in
 	@echo "== the integration examples that end by themselves"
 	@set -e; for e in "serial_device --self-test" glib_embed; do \
 	    echo "   $$e"; timeout 20 ./$(B)/examples/$$e > $(B)/examples/$${e%% *}.out; done
-	@head -c 64M /dev/urandom > $(B)/examples/copy-src.bin
-	@set -e; for e in file_copy "file_copy_noring --workers 4" file_copy_noring; do \
-	    echo "   $$e: a 64 MiB file, compared with cmp"; \
-	    timeout 60 ./$(B)/examples/$$e $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin > $(B)/examples/file_copy.out; \
-	    cmp $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin; sed -n 's/^copied\|^1 ms\|^echo:/      &/p' $(B)/examples/file_copy.out; \
-	    done; rm -f $(B)/examples/copy-src.bin $(B)/examples/copy-dst.bin
 
 check: check-integrations
 

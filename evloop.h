@@ -1233,7 +1233,9 @@ EVL__PRIVATE int evl__os_child_check(evl_pid pid);                  /* 0 if pid 
 EVL__PRIVATE int evl__os_child_wait(evl_pid pid, int *status);      /* 1 exited, 0 running, -errno */
 #if EVLOOP_HAS_FILE_OPS
 EVL__PRIVATE ssize_t evl__os_op_run(evl_op *op);                    /* as blocking calls: result or -errno */
+#if EVLOOP_HAS_FIBERS
 EVL__PRIVATE int evl__os_is_file(int fd);                           /* regular file or block device */
+#endif
 EVL__PRIVATE int evl__os_thread_start(evl__os_thread *t, void *(*fn)(void *), void *arg);   /* 0 or -errno */
 EVL__PRIVATE void evl__os_thread_join(evl__os_thread t);
 EVL__PRIVATE void evl__os_thread_block_signals(void);   /* first thing in a thread the library made */
@@ -3607,10 +3609,12 @@ EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m) { pthread_mutex_unlock(m); }
 EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m) { pthread_cond_wait(c, m); }
 EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c) { pthread_cond_broadcast(c); }
 
+#if EVLOOP_HAS_FIBERS   /* only the fibers' evl_read and evl_write ask */
 EVL__PRIVATE int evl__os_is_file(int fd) {
     struct stat st;
     return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
+#endif
 
 /* Vectored transfers at an offset.  macOS declares preadv only from macOS 11 on: there the
    vector is transferred piece by piece, stopping at the first short piece. */

@@ -1089,8 +1089,9 @@ def files_report(rep, size, ms, rounds, direct, have_fio, samples, engines, fail
              "machine)" % (others, wall, 100.0 * others / (wall * (os.cpu_count() or 1)))
              if others is not None else "unknown machine load")
     body += ("\n\n**target** %s\n\n**target** timer lateness p99 under load ≤ 2 × idle: %s\n\n"
-             "Machine load: %s. (The two data files took %.1f s to write.)"
-             % ("; ".join(checks), "; ".join(lat_checks), noise, made_s))
+             "Machine load: %s. The anchor: %s. (The data files took %.1f s to write.)"
+             % ("; ".join(checks), "; ".join(lat_checks), noise,
+                sh(["fio", "--version"]) if have_fio else "fio not installed", made_s))
     rep.section("files: random 4 KiB reads", body)
     rep.section("files: timer lateness under disk load", body2)
     rep.section("files: fibers vs blocking reads", body3)
@@ -1317,7 +1318,7 @@ def check_built(only):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short run (under a minute)")
+    ap.add_argument("--quick", action="store_true", help="short run (under two minutes)")
     ap.add_argument("--out", default="results.md", help="markdown file to write (in bench/)")
     ap.add_argument("--only", default="", help="comma list: pipes,timers,echo,fibers,callgrind,size,files")
     args = ap.parse_args()
