@@ -574,11 +574,24 @@ static void m_io_op(m_op op) {
     M_CHECK(evl_io_active(m->w) == m->active, "io %d: evl_io_active disagrees with the model", i);
 }
 
+/* A signal watcher or an async was started (rc: what the start returned): it owes nothing yet. */
+static void m_flagged_started(m_flagged *m, int rc, const char *what, int i) {
+    M_CHECK(rc == (m->active ? -EALREADY : 0), "%s %d: the start returned %d (active %d)", what, i, rc, m->active);
+    if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
+    m->active = 1;
+}
+
+static void m_flagged_stopped(m_flagged *m, int and_freed) {
+    m->active = 0;
+    m->due_gen = 0;
+    if (and_freed) free(m->w), m->w = NULL;
+}
+
 /* Signals, asyncs and hooks: init, start, stop, free. */
 static void m_flagged_op(m_op op) {
     evl_loop *loop = &m_s->loop;
     m_flagged *m;
-    int i, rc;
+    int i;
     switch (op.code) {
     case OP_SIG_INIT: case OP_SIG_START: case OP_SIG_STOP: case OP_SIG_FREE:
         i = op.slot % M_SIGS;
@@ -594,15 +607,10 @@ static void m_flagged_op(m_op op) {
         }
         if (!m->w) return;
         if (op.code == OP_SIG_START) {
-            rc = evl_signal_start(loop, (evl_signal *)m->w);
-            M_CHECK(rc == (m->active ? -EALREADY : 0), "signal %d: evl_signal_start returned %d", i, rc);
-            if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
-            m->active = 1;
+            m_flagged_started(m, evl_signal_start(loop, (evl_signal *)m->w), "signal", i);
         } else {
             evl_signal_stop(loop, (evl_signal *)m->w);
-            m->active = 0;
-            m->due_gen = 0;
-            if (op.code == OP_SIG_FREE) free(m->w), m->w = NULL;
+            m_flagged_stopped(m, op.code == OP_SIG_FREE);
         }
         return;
     case OP_ASYNC_INIT: case OP_ASYNC_START: case OP_ASYNC_STOP: case OP_ASYNC_FREE:
@@ -618,15 +626,10 @@ static void m_flagged_op(m_op op) {
         }
         if (!m->w) return;
         if (op.code == OP_ASYNC_START) {
-            rc = evl_async_start(loop, (evl_async *)m->w);
-            M_CHECK(rc == (m->active ? -EALREADY : 0), "async %d: evl_async_start returned %d", i, rc);
-            if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
-            m->active = 1;
+            m_flagged_started(m, evl_async_start(loop, (evl_async *)m->w), "async", i);
         } else {
             evl_async_stop(loop, (evl_async *)m->w);
-            m->active = 0;
-            m->due_gen = 0;
-            if (op.code == OP_ASYNC_FREE) free(m->w), m->w = NULL;
+            m_flagged_stopped(m, op.code == OP_ASYNC_FREE);
         }
         return;
     default:
