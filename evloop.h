@@ -951,7 +951,8 @@ EVLOOP_API void evl_dump(const evl_loop *loop, FILE *out);
    a duration or EVL_FOREVER, for the whole call; 0 checks without waiting.  Descriptors should be
    non-blocking; a blocking one still never blocks the loop, as the calls wait for readiness first.
    evl_wait: revents (> 0), -ETIMEDOUT, -ECANCELED, or an error of evl_io_start.  Waiting on a
-     descriptor that already has an io watcher in this loop watches a duplicate of it.
+     descriptor that already has an io watcher in this loop watches a duplicate of it.  A
+     descriptor that is ready when the timeout expires is reported ready.
    evl_sleep: 0 or -ECANCELED.  evl_yield: lets the other ready fibers and the loop run; 0 or
      -ECANCELED.
    evl_read: bytes read (> 0), 0 at end of file, or -errno.
@@ -2804,10 +2805,15 @@ EVL__PRIVATE void evl__fiber_io_ready(evl_loop *loop, evl_io *io, unsigned reven
     evl__fiber_wake(EVL__CONTAINER(io, evl_fiber, io), (int)revents);
 }
 
+/* A wait's timeout.  Timers run before the io events of a pass, so a short timeout can expire
+   before the loop has looked at a descriptor that was ready all along: one look tells, and a
+   ready descriptor is reported ready rather than timed out. */
 EVL__PRIVATE void evl__fiber_timer_fired(evl_loop *loop, evl_timer *t) {
     evl_fiber *f = EVL__CONTAINER(t, evl_fiber, timer);
+    int ready = f->waiting == EVL__WAIT_IO ? evl__os_poll(f->io.fd, f->io.events) : 0;
     (void)loop;
-    evl__fiber_wake(f, f->waiting == EVL__WAIT_SLEEP ? 0 : -ETIMEDOUT);
+    if (ready > 0) evl__fiber_wake(f, ready);
+    else evl__fiber_wake(f, f->waiting == EVL__WAIT_SLEEP ? 0 : -ETIMEDOUT);
 }
 
 static inline int evl__is_fiber_timer(const evl_timer *t) { return t->cb == evl__fiber_timer_fired; }

@@ -313,6 +313,25 @@ static void wait_with_zero_timeout_only_looks(void) {
     evl_deinit(&loop);
 }
 
+/* A descriptor ready all along is reported ready, even when the timeout is so short that it
+   expires before the loop next looks at the descriptor (timers run before io callbacks). */
+static void a_wait_on_a_ready_descriptor_does_not_time_out(void) {
+    evl_loop loop;
+    evl_fiber f;
+    waiter w = {0, EVL_READ, EVL_US(1), 0};
+    int fds[2];
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    CHECK_EQ(write(fds[1], "x", 1), 1);
+    w.fd = fds[0];
+    start(&loop, &f, wait_for, &w);
+    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);
+    CHECK_EQ(w.rc, EVL_READ);
+    close(fds[0]);
+    close(fds[1]);
+    evl_deinit(&loop);
+}
+
 static void wait_rejects_bad_arguments(void) {
     evl_loop loop;
     evl_fiber f1, f2;
@@ -1393,6 +1412,7 @@ const t_case fiber_tests[] = {
     T(wait_returns_the_events_once_ready),
     T(wait_times_out),
     T(wait_with_zero_timeout_only_looks),
+    T(a_wait_on_a_ready_descriptor_does_not_time_out),
     T(wait_rejects_bad_arguments),
     T(waits_share_a_descriptor_with_watchers_and_each_other),
     T(cancel_ends_a_wait_of_every_kind),

@@ -343,23 +343,29 @@ static void initialising_an_active_watcher_again_is_caught(void) {
     evl_deinit(&loop);
 }
 
+/* A new loop with three io watchers on the read ends of three new pipes, started a, b, c. */
+static void start_three_readers(evl_loop *loop, evl_io *a, evl_io *b, evl_io *c, int p[3][2]) {
+    int i;
+    CHECK_EQ(evl_init(loop), 0);
+    for (i = 0; i < 3; i++) t_pipe(p[i]);
+    evl_io_init(a, nop_io, p[0][0], EVL_READ);
+    evl_io_init(b, nop_io, p[1][0], EVL_READ);
+    evl_io_init(c, nop_io, p[2][0], EVL_READ);
+    CHECK_EQ(evl_io_start(loop, a), 0);
+    CHECK_EQ(evl_io_start(loop, b), 0);
+    CHECK_EQ(evl_io_start(loop, c), 0);
+}
+
 /* Past what a start can see: a watcher in the middle of its list initialised again, started, and
    its neighbour stopped leaves a list that loops on itself.  evl_dump and evl_deinit must still
    end, and say so. */
 static void dump_and_deinit_end_on_a_corrupted_list(void) {
     evl_loop loop;
     evl_io a, b, c;
-    int p[3][2], i;
+    int p[3][2];
     FILE *devnull = fopen("/dev/null", "w");
     CHECK(devnull != NULL);
-    CHECK_EQ(evl_init(&loop), 0);
-    for (i = 0; i < 3; i++) t_pipe(p[i]);
-    evl_io_init(&a, nop_io, p[0][0], EVL_READ);
-    evl_io_init(&b, nop_io, p[1][0], EVL_READ);
-    evl_io_init(&c, nop_io, p[2][0], EVL_READ);
-    CHECK_EQ(evl_io_start(&loop, &a), 0);
-    CHECK_EQ(evl_io_start(&loop, &b), 0);
-    CHECK_EQ(evl_io_start(&loop, &c), 0);
+    start_three_readers(&loop, &a, &b, &c, p);
     evl_io_stop(&loop, &b);
     CHECK_EQ(evl_io_start(&loop, &b), 0);       /* now last: a, c, b */
     evl_io_init(&c, nop_io, p[2][0], EVL_READ);  /* c, in the middle, forgets it is active */
@@ -460,17 +466,10 @@ static void a_watcher_active_on_one_loop_is_refused_by_another(void) {
 static void dump_and_deinit_end_on_a_list_that_loops_on_one_watcher(void) {
     evl_loop loop;
     evl_io a, b, c;
-    int p[3][2], i;
+    int p[3][2];
     FILE *devnull = fopen(T_POSIX ? "/dev/null" : "NUL", "w");
     CHECK(devnull != NULL);
-    CHECK_EQ(evl_init(&loop), 0);
-    for (i = 0; i < 3; i++) t_pipe(p[i]);
-    evl_io_init(&a, nop_io, p[0][0], EVL_READ);
-    evl_io_init(&b, nop_io, p[1][0], EVL_READ);
-    evl_io_init(&c, nop_io, p[2][0], EVL_READ);
-    CHECK_EQ(evl_io_start(&loop, &a), 0);
-    CHECK_EQ(evl_io_start(&loop, &b), 0);
-    CHECK_EQ(evl_io_start(&loop, &c), 0);
+    start_three_readers(&loop, &a, &b, &c, p);
     evl_io_init(&b, nop_io, p[1][1], EVL_WRITE);    /* the mistake (another descriptor, so the */
                                                     /* kernel takes the start): b is now last */
     t_asserts_expected = 1;

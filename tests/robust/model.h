@@ -15,7 +15,9 @@
      asyncs    the same with evl_async_send
      hooks     called only while active; a prepare hook active when the iteration began is called
      children  called once, after the exit, with the status the process exited with
-     fibers    a sleep never ends early; each fiber finishes and its done callback runs once
+     fibers    a sleep never ends early; evl_wait on a descriptor (watched by an io watcher too,
+               often) reports it readable only if it had data, and times out neither early nor
+               while data stayed; each fiber finishes and its done callback runs once
      the loop  evl_run returns the number of referenced active watchers; nested evl_run is -EBUSY
    Operations flagged "in a callback" wait in a queue that the next callbacks (and fibers) take
    from, so everything is also done from inside callbacks: stop, restart or free the watcher being
@@ -99,6 +101,8 @@ typedef struct m_fd {
     int fd, peer;                   /* peer: the descriptor whose writes this one reads */
     int readable_end, writable_end;
     long buffered;                  /* bytes waiting to be read from fd */
+    unsigned long writes, drains;   /* writes into it, times it was read empty: for fiber waits */
+    int fiber_waits;                /* fibers in evl_wait on it: one may hold its registration */
     int may_read;                   /* had data at some moment since the iteration began */
     int always_read;                /* had data all through the iteration */
 } m_fd;
@@ -411,13 +415,49 @@ static void m_iteration_ends(evl_loop *loop, evl_hook *h) {
 /* ---- Fibers ---------------------------------------------------------------------------------- */
 
 #if EVLOOP_HAS_FIBERS
+static void m_note(const char *what, int i);
+
+/* evl_wait for a readable end (often one an io watcher also watches: the library then waits on a
+   duplicate): readable only if data was there or came, a timeout never early and never while data
+   stayed there all along. */
+static void m_fiber_wait(int i, int fd_index, evl_time d) {
+    m_fd *fd = &m_s->fds[fd_index];
+    unsigned long writes = fd->writes, drains = fd->drains;
+    long buffered = fd->buffered;
+    evl_time before = m_clock();
+    int rc;
+    m_note("fiber wait begins, fiber", i);
+    m_note("  descriptor", fd_index);
+    m_note("  buffered", (int)buffered);
+    m_note("  timeout us", (int)(d / 1000));
+    fd->fiber_waits++;
+    rc = evl_wait(fd->fd, EVL_READ, d);
+    fd->fiber_waits--;
+    m_note("fiber wait returns", rc);
+    if (rc > 0) {
+        M_CHECK(rc == EVL_READ, "fiber %d: evl_wait on descriptor %d returned %#x", i, fd_index, rc);
+        M_CHECK(buffered > 0 || fd->writes != writes, "fiber %d: descriptor %d readable with nothing written", i,
+                fd_index);
+    } else {
+        M_CHECK(rc == -ETIMEDOUT, "fiber %d: evl_wait on descriptor %d returned %d", i, fd_index, rc);
+        M_CHECK(m_clock() >= before + d, "fiber %d: evl_wait timed out early", i);
+        M_CHECK(buffered == 0 || fd->drains != drains, "fiber %d: evl_wait timed out on readable descriptor %d", i,
+                fd_index);
+    }
+}
+
 static void m_fiber_main(void *arg) {
+    static const int readable[4] = {0, 2, 4, 5};
     m_fiber *m = (m_fiber *)arg;
     int i = (int)(m - m_s->fibers), k;
     M_CHECK(evl_fiber_self() == m->f, "fiber %d: evl_fiber_self is not the fiber", i);
     for (k = 0; k < m->steps; k++) {
-        if (m->pattern >> k & 1) {
-            evl_time d = m_duration((unsigned char)(m->pattern * 37u + (unsigned)k * 11u)), before = m_clock();
+        int kind = m->pattern >> (2 * k) & 3;
+        evl_time d = m_duration((unsigned char)(m->pattern * 37u + (unsigned)k * 11u + m->steps));
+        if (kind == 3) {
+            m_fiber_wait(i, readable[(m->steps + k) % 4], d);
+        } else if (kind != 0) {
+            evl_time before = m_clock();
             int rc = evl_sleep(d);
             M_CHECK(rc == 0, "fiber %d: evl_sleep returned %d", i, rc);
             M_CHECK(m_clock() >= before + d, "fiber %d: a sleep of %llu ns ended early", i, (unsigned long long)d);
@@ -546,6 +586,7 @@ static void m_io_op(m_op op) {
     switch (op.code) {
     case OP_IO_START:
         rc = evl_io_start(loop, m->w);
+        if (rc == -EEXIST && !m->active && m_s->fds[i].fiber_waits) break;   /* one registration per descriptor */
         M_CHECK(rc == (m->active ? -EALREADY : 0), "io %d: evl_io_start returned %d (active %d)", i, rc, m->active);
         m->active = 1;
         break;
@@ -560,9 +601,10 @@ static void m_io_op(m_op op) {
         break;
     case OP_IO_RESET:
         rc = evl_io_reset(loop, m->w, m_s->fds[i].fd, events);
-        M_CHECK(rc == 0, "io %d: evl_io_reset returned %d", i, rc);
         m->events = events;
-        m->active = 1;
+        m->active = rc == 0;
+        if (rc == -EEXIST && m_s->fds[i].fiber_waits) break;   /* one registration per descriptor */
+        M_CHECK(rc == 0, "io %d: evl_io_reset returned %d", i, rc);
         break;
     case OP_IO_FREE:
         evl_io_stop(loop, m->w);
@@ -574,11 +616,24 @@ static void m_io_op(m_op op) {
     M_CHECK(evl_io_active(m->w) == m->active, "io %d: evl_io_active disagrees with the model", i);
 }
 
+/* A signal watcher or an async was started (rc: what the start returned): it owes nothing yet. */
+static void m_flagged_started(m_flagged *m, int rc, const char *what, int i) {
+    M_CHECK(rc == (m->active ? -EALREADY : 0), "%s %d: the start returned %d (active %d)", what, i, rc, m->active);
+    if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
+    m->active = 1;
+}
+
+static void m_flagged_stopped(m_flagged *m, int and_freed) {
+    m->active = 0;
+    m->due_gen = 0;
+    if (and_freed) free(m->w), m->w = NULL;
+}
+
 /* Signals, asyncs and hooks: init, start, stop, free. */
 static void m_flagged_op(m_op op) {
     evl_loop *loop = &m_s->loop;
     m_flagged *m;
-    int i, rc;
+    int i;
     switch (op.code) {
     case OP_SIG_INIT: case OP_SIG_START: case OP_SIG_STOP: case OP_SIG_FREE:
         i = op.slot % M_SIGS;
@@ -594,15 +649,10 @@ static void m_flagged_op(m_op op) {
         }
         if (!m->w) return;
         if (op.code == OP_SIG_START) {
-            rc = evl_signal_start(loop, (evl_signal *)m->w);
-            M_CHECK(rc == (m->active ? -EALREADY : 0), "signal %d: evl_signal_start returned %d", i, rc);
-            if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
-            m->active = 1;
+            m_flagged_started(m, evl_signal_start(loop, (evl_signal *)m->w), "signal", i);
         } else {
             evl_signal_stop(loop, (evl_signal *)m->w);
-            m->active = 0;
-            m->due_gen = 0;
-            if (op.code == OP_SIG_FREE) free(m->w), m->w = NULL;
+            m_flagged_stopped(m, op.code == OP_SIG_FREE);
         }
         return;
     case OP_ASYNC_INIT: case OP_ASYNC_START: case OP_ASYNC_STOP: case OP_ASYNC_FREE:
@@ -618,15 +668,10 @@ static void m_flagged_op(m_op op) {
         }
         if (!m->w) return;
         if (op.code == OP_ASYNC_START) {
-            rc = evl_async_start(loop, (evl_async *)m->w);
-            M_CHECK(rc == (m->active ? -EALREADY : 0), "async %d: evl_async_start returned %d", i, rc);
-            if (!m->active) m->raised = 0, m->credit = 0, m->due_gen = 0;
-            m->active = 1;
+            m_flagged_started(m, evl_async_start(loop, (evl_async *)m->w), "async", i);
         } else {
             evl_async_stop(loop, (evl_async *)m->w);
-            m->active = 0;
-            m->due_gen = 0;
-            if (op.code == OP_ASYNC_FREE) free(m->w), m->w = NULL;
+            m_flagged_stopped(m, op.code == OP_ASYNC_FREE);
         }
         return;
     default:
@@ -748,6 +793,7 @@ static void m_transfer(m_op op) {
         got = write(fd->fd, buf, n);
         M_CHECK(got == (ssize_t)n, "write of %zu bytes to descriptor %d returned %zd", n, i, got);
         reader->buffered += (long)n;
+        reader->writes++;
         reader->may_read = 1;
         return;
     }
@@ -759,7 +805,7 @@ static void m_transfer(m_op op) {
     }
     M_CHECK(got > 0 && got <= fd->buffered, "read from descriptor %d returned %zd, %ld buffered", i, got, fd->buffered);
     fd->buffered -= got;
-    if (fd->buffered == 0) fd->always_read = 0;
+    if (fd->buffered == 0) fd->always_read = 0, fd->drains++;
 }
 
 static void m_set_ref(m_op op, int referenced) {
