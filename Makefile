@@ -749,11 +749,11 @@ check-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
 	nice sh tests/robust/faults.sh $(B)/robust/faults-poll 3 $(B)/robust/faults-poll.out new
 	nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 3 $(B)/robust/faults-poll-posix.out new
 
-# The driver's phases four times over, each call faulted at up to 40 of its occurrences.
+# The driver's phases three times over, each call faulted at up to 30 of its occurrences.
 stress-faults: $(FAULTS_DRIVERS) tests/robust/faults.sh
-	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults 40
-	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll 40 $(B)/robust/faults-poll.out new
-	FAULT_ROUNDS=4 nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 40 $(B)/robust/faults-poll-posix.out new
+	FAULT_ROUNDS=3 nice sh tests/robust/faults.sh $(B)/robust/faults 30
+	FAULT_ROUNDS=3 nice sh tests/robust/faults.sh $(B)/robust/faults-poll 30 $(B)/robust/faults-poll.out new
+	FAULT_ROUNDS=3 nice sh tests/robust/faults.sh $(B)/robust/faults-poll-posix 30 $(B)/robust/faults-poll-posix.out new
 
 stress: stress-faults
 check: check-faults
