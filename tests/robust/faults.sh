@@ -19,11 +19,12 @@
 #   3. prints the faults injected, by call and errno, with how many the library absorbed (retried
 #      or fell back: the driver saw nothing) and how many it reported.
 #
-# Errnos: EINTR for every call but getpid and rt_sigreturn (cannot fail) and close (Linux releases
-# the descriptor even when close reports EINTR, but an injected error skips the call, a state the
-# kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for each call
-# that makes a descriptor; EAGAIN for write (the wake-up); EPERM and ENOSYS for the newer calls
-# (epoll_pwait2, pidfd_open, waitid with P_PIDFD).  Built for the poll backend, the driver makes
+# Errnos: EINTR for every call but getpid and rt_sigreturn (cannot fail), close and munmap (Linux
+# releases the descriptor even when close reports EINTR, but an injected error skips the call, a
+# state the kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for
+# each call that makes a descriptor, EMFILE for fcntl (evl_wait's F_DUPFD); ENOMEM for mmap and
+# mprotect (a fiber's stack and guard page); EAGAIN for write (the wake-up); EPERM and ENOSYS for
+# the newer calls (epoll_pwait2, pidfd_open, waitid with P_PIDFD).  Built for the poll backend, the driver makes
 # ppoll or poll, fcntl and eventfd2 or pipe2 calls instead of the epoll ones.
 #
 # Only the traced thread is faulted (no -f): strace counts occurrences per thread and process, so
@@ -39,7 +40,9 @@ touch "$OUT"/tally "$OUT"/notes
 
 errnos_for() {
     case $1 in
-    getpid | close | rt_sigreturn) ;;
+    getpid | close | munmap | rt_sigreturn) ;;
+    mmap | mprotect) echo ENOMEM ;;
+    fcntl) echo EINTR EMFILE ;;
     epoll_ctl) echo EINTR ENOMEM ENOSPC ;;
     epoll_create1 | eventfd2 | timerfd_create | pipe2) echo EINTR EMFILE ENFILE ENOMEM ;;
     pidfd_open) echo EINTR EMFILE ENFILE ENOMEM EPERM ENOSYS ;;
