@@ -3563,6 +3563,27 @@ static inline const sigset_t *evl__posix_wait_mask(const evl_loop *loop) {
     return loop->os.wait_masked ? &loop->os.wait_mask : NULL;
 }
 
+/* A signal the thread blocks that is already pending when epoll_pwait or ppoll begins is delivered
+   only if the wait is interrupted: a wait that finds events ready returns them and puts the
+   thread's mask back, the signal still pending.  A loop that always has events would never hear
+   it, so after such a wait the loop's signals are unblocked for a moment if one is pending. */
+EVL__PRIVATE EVL__NOINLINE EVL__UNUSED void evl__posix_deliver_pending(const evl_loop *loop) {
+    sigset_t pending, own;
+    int word, found = 0;
+    if (sigpending(&pending) < 0) return;
+    for (word = 0; word < 2 && !found; word++) {
+        uint32_t bits = EVL__LOAD_RELAXED(&loop->sig_watched[word]);
+        for (; bits && !found; bits &= bits - 1u)
+            found = sigismember(&pending, word * 32 + (int)evl__ctz64(bits) + 1) == 1;
+    }
+    if (found && pthread_sigmask(SIG_SETMASK, &loop->os.wait_mask, &own) == 0) pthread_sigmask(SIG_SETMASK, &own, NULL);
+}
+
+/* For the POSIX backends, after a wait that returned without being interrupted by a signal. */
+static inline void evl__posix_wait_returned(const evl_loop *loop) {
+    if (loop->os.wait_masked) evl__posix_deliver_pending(loop);
+}
+
 /* A child of ours, exited or not?  WNOWAIT leaves an exited one for the watcher to reap. */
 EVL__PRIVATE int evl__os_child_check(evl_pid pid) {
     siginfo_t info;

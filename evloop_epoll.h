@@ -313,6 +313,7 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready 
     int n = evl__epoll_wait(loop, timeout), i, count = 0;
     (void)capacity;                                 /* epoll returns at most EVLOOP_MAX_EVENTS, its size */
     if (n < 0) return errno == EINTR ? 0 : -errno;
+    evl__posix_wait_returned(loop);
     for (i = 0; i < n; i++) {
         void *p = b->events[i].data.ptr;
         if (p == &b->wakefd) {

@@ -264,6 +264,9 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready 
     evl__backend *b = &loop->backend;
     int n = evl__poll_wait(b, timeout, evl__posix_wait_mask(loop)), count = 0, seen, slot, first;
     if (n < 0) return errno == EINTR ? 0 : -errno;
+#ifdef EVL__POLL_PPOLL
+    evl__posix_wait_returned(loop);                 /* poll() between pthread_sigmask calls needs not */
+#endif
     if (n > 0 && b->fds[0].revents) {
         evl__poll_drain_wake(b);
         evl__wake_received(loop);                   /* after draining: see evl__wake */

@@ -391,6 +391,35 @@ static int blocked_in_this_thread(int signum) {
     return sigismember(&now, signum) == 1;
 }
 
+/* A wait that finds events ready returns them without delivering a signal pending when it began:
+   the kernel delivers it only when the wait is interrupted, and puts the thread's mask back
+   otherwise.  A loop that always has work (a descriptor that stays readable) must still hear a
+   signal its thread blocks. */
+static void blocked_signal_arrives_while_the_loop_always_has_events(void) {
+    evl_loop loop;
+    caught c;
+    evl_io busy;
+    t_seen seen;
+    int fds[2], passes;
+    block_in_this_thread(SIGUSR1);
+    CHECK_EQ(evl_init(&loop), 0);
+    t_pipe(fds);
+    CHECK_EQ(write(fds[1], "x", 1), 1);         /* never read: ready at every pass */
+    memset(&seen, 0, sizeof seen);
+    evl_io_init(&busy, t_record_io, fds[0], EVL_READ);
+    busy.data = &seen;
+    CHECK_EQ(evl_io_start(&loop, &busy), 0);
+    watch(&loop, &c, SIGUSR1);
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    for (passes = 0; passes < 100 && !c.calls; passes++) CHECK_EQ(evl_run(&loop, 0), 2);
+    CHECK_EQ(c.calls, 1);
+    CHECK(seen.calls > 0);
+    CHECK(blocked_in_this_thread(SIGUSR1));     /* and the thread's mask is as it was */
+    evl_deinit(&loop);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 typedef struct first_watcher {
     evl_loop loop;
     caught c;
@@ -519,6 +548,7 @@ const t_case signal_tests[] = {
     T(stopping_a_watcher_from_its_callback_is_safe),
     T(signals_from_another_thread_while_starting_and_stopping),
     T(signal_still_arrives_after_the_first_watchers_thread_exited),
+    T(blocked_signal_arrives_while_the_loop_always_has_events),
     T(thread_masks_stay_as_the_program_set_them),
     T(last_stop_restores_a_siginfo_handler_with_its_flags_and_mask),
     T_END,

@@ -4,8 +4,9 @@
 
    Phases, in one thread (the traced one): evl_init; then, FAULT_ROUNDS times (default 1), timers,
    io on a pipe and a socket pair, a signal the thread blocks, a child process, async sends from
-   another thread and from the loop's own, and evl_stop from another thread; then evl_deinit, and
-   a second evl_init and evl_deinit.  Each phase either works
+   another thread and from the loop's own, evl_stop from another thread, and a fiber on a mapped
+   stack that sleeps and waits on a duplicated descriptor; then evl_deinit, and a second evl_init
+   and evl_deinit.  Each phase either works
    completely (every expected callback, in time, in order) or an API call reports exactly the
    injected errno (FAULT_ERRNO=NAME in the environment), after which the phase is abandoned
    cleanly.  Always: no descriptor is left behind by a failed evl_init or by evl_deinit (counted in
@@ -310,6 +311,61 @@ static void phase_stop(evl_loop *loop) {
     evl_timer_stop(loop, &forever);
 }
 
+#if EVLOOP_HAS_FIBERS
+/* A fiber on a stack the library maps: it sleeps, then waits on a descriptor that a watcher already
+   has (evl_wait watches a duplicate), and reads what came.  A wait that reports the fault ends it. */
+typedef struct fiber_job {
+    int fd, writer, result, done;
+} fiber_job;
+
+static void fiber_body(void *arg) {
+    fiber_job *job = (fiber_job *)arg;
+    char c;
+    int rc = evl_sleep(EVL_MS(1));
+    if (rc == 0) {
+        if (write(job->writer, "f", 1) != 1) fail("fiber", "harness: write");
+        rc = evl_wait(job->fd, EVL_READ, EVL_SEC(3));
+    }
+    if (rc > 0) {
+        ssize_t n = evl_read(job->fd, &c, 1, EVL_SEC(3));
+        rc = n < 0 ? (int)n : n == 1 && c == 'f' ? 0 : -1;
+    }
+    job->result = rc;
+}
+
+static void fiber_finished(evl_loop *loop, evl_fiber *f) {
+    fiber_job *job = (fiber_job *)f->data;
+    (void)loop;
+    job->done = 1;
+    evl_stop(loop);
+}
+
+static void phase_fiber(evl_loop *loop) {
+    evl_fiber f;
+    evl_io other;
+    fiber_job job;
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) fail("fiber", "harness: no pipe");
+    evl_io_init(&other, on_io, p[0], 0);        /* holds the descriptor's registration */
+    if (started("fiber", evl_io_start(loop, &other), &other.link)) {
+        memset(&job, 0, sizeof job);
+        job.fd = p[0];
+        job.writer = p[1];
+        if (accept_result("fiber", evl_fiber_start(loop, &f, NULL, 0, fiber_body, &job)) == 0) {
+            f.data = &job;
+            evl_fiber_on_done(&f, fiber_finished);
+            run_until(loop, &job.done, "fiber");
+            if (job.result == -1) fail("fiber", "read the wrong byte, or none");
+            if (job.result < 0) accept_result("fiber", job.result);
+        }
+        evl_io_stop(loop, &other);
+    }
+    close(p[0]), close(p[1]);
+}
+#else
+static void phase_fiber(evl_loop *loop) { (void)loop; }
+#endif
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static int init_without_leak(evl_loop *loop, long before, const char *phase) {
@@ -339,6 +395,7 @@ int main(void) {
             phase_child(&loop);
             phase_async(&loop);
             phase_stop(&loop);
+            phase_fiber(&loop);
         }
         evl_deinit(&loop);
         if (open_descriptors() != before) fail("deinit", "evl_deinit left a descriptor open");

@@ -19,11 +19,12 @@
 #   3. prints the faults injected, by call and errno, with how many the library absorbed (retried
 #      or fell back: the driver saw nothing) and how many it reported.
 #
-# Errnos: EINTR for every call but getpid and rt_sigreturn (cannot fail) and close (Linux releases
-# the descriptor even when close reports EINTR, but an injected error skips the call, a state the
-# kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for each call
-# that makes a descriptor; EAGAIN for write (the wake-up); EPERM and ENOSYS for the newer calls
-# (epoll_pwait2, pidfd_open, waitid with P_PIDFD).  Built for the poll backend, the driver makes
+# Errnos: EINTR for every call but getpid and rt_sigreturn (cannot fail), close and munmap (Linux
+# releases the descriptor even when close reports EINTR, but an injected error skips the call, a
+# state the kernel never produces); ENOMEM and ENOSPC for epoll_ctl; EMFILE, ENFILE and ENOMEM for
+# each call that makes a descriptor, EMFILE for fcntl (evl_wait's F_DUPFD); ENOMEM for mmap and
+# mprotect (a fiber's stack and guard page); EAGAIN for write (the wake-up); EPERM and ENOSYS for
+# the newer calls (epoll_pwait2, pidfd_open, waitid with P_PIDFD).  Built for the poll backend, the driver makes
 # ppoll or poll, fcntl and eventfd2 or pipe2 calls instead of the epoll ones.
 #
 # Only the traced thread is faulted (no -f): strace counts occurrences per thread and process, so
@@ -39,7 +40,9 @@ touch "$OUT"/tally "$OUT"/notes
 
 errnos_for() {
     case $1 in
-    getpid | close | rt_sigreturn) ;;
+    getpid | close | munmap | rt_sigreturn) ;;
+    mmap | mprotect) echo ENOMEM ;;
+    fcntl) echo EINTR EMFILE ;;
     epoll_ctl) echo EINTR ENOMEM ENOSPC ;;
     epoll_create1 | eventfd2 | timerfd_create | pipe2) echo EINTR EMFILE ENFILE ENOMEM ;;
     pidfd_open) echo EINTR EMFILE ENFILE ENOMEM EPERM ENOSYS ;;
@@ -90,7 +93,8 @@ for config in $CONFIGS; do
                 log="$OUT/run.strace"
                 runs=$((runs + 1))
                 # shellcheck disable=SC2086
-                FAULT_ERRNO=$err FAULT_CALL=$call timeout 30 strace -k -qq -o "$log" -e trace="$call$(printf ',%s' $refused)" $base \
+                traced="$call$(printf ',%s' $refused)"       # an injection needs its call traced
+                FAULT_ERRNO=$err FAULT_CALL=$call timeout 30 strace -k -qq -o "$log" -e trace="$traced" $base \
                     -e inject="$call":error="$err":when="$n" "$DRIVER" > "$OUT/run.out" 2> "$OUT/run.err"
                 rc=$?
                 caller=$(injected_caller "$call" < "$log")
@@ -102,8 +106,8 @@ for config in $CONFIGS; do
                 if grep -q '^made real' "$OUT/run.out"; then echo "$config $call $err" >> "$OUT/notes"; fi
                 if [ $rc -ne 0 ]; then
                     failed=$((failed + 1))
-                    { echo "FAIL $config: $call:error=$err:when=$n (in $caller), exit $rc"; cat "$OUT/run.out" "$OUT/run.err"
-                      echo; } >> "$OUT/failures"
+                    { echo "FAIL $config: $call:error=$err:when=$n (in $caller), exit $rc"
+                      cat "$OUT/run.out" "$OUT/run.err"; echo; } >> "$OUT/failures"
                     echo "$config $call $err fail" >> "$OUT/tally"
                 elif grep -q '^reported' "$OUT/run.out"; then
                     echo "$config $call $err reported" >> "$OUT/tally"
@@ -120,11 +124,11 @@ echo "   absorbed: retried or fallen back, the driver saw nothing; reported: an 
 printf "   %-16s %-7s %8s %9s %9s %5s\n" call errno injected absorbed reported fail
 awk '$4 != "miss" { k = $2 " " $3; total[k]++; what[k, $4]++ }
      END { for (k in total) { split(k, p, " ")
-               printf "   %-16s %-7s %8d %9d %9d %5d\n", p[1], p[2], total[k], what[k, "absorbed"], what[k, "reported"], what[k, "fail"] } }' \
-    "$OUT/tally" | sort
+               printf "   %-16s %-7s %8d %9d %9d %5d\n", p[1], p[2], total[k],
+                      what[k, "absorbed"], what[k, "reported"], what[k, "fail"] } }' "$OUT/tally" | sort
 awk '$4 != "miss" { n++ } $4 == "miss" { m++ }
-     END { printf "   %d faults injected in all, in %d runs (%d more landed on the program'"'"'s own call and are not counted)\n", n, NR, m }' \
-    "$OUT/tally"
+     END { printf "   %d faults injected in all, in %d runs", n, NR
+           printf " (%d more landed on the program'"'"'s own call and are not counted)\n", m }' "$OUT/tally"
 echo "   of the EAGAIN wake-up writes, $(wc -l < "$OUT/notes") stalled the loop until the driver made the full counter"
 echo "   that EAGAIN stands for real (see faults.c); the others were covered by a later wake-up"
 if [ $failed -ne 0 ]; then
