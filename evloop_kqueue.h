@@ -34,6 +34,9 @@
        as poll() would call it and as the epoll backend does for the devices epoll refuses.
      - evl_io_start walks the loop's io watchers to refuse a second one on the same descriptor
        (-EEXIST): kqueue would silently take the second registration over the first.  O(n).
+     - BSDs: the kernel records a signal and the loop reads it at its next wait, so one raised
+       just before a second watcher of it starts may be given to that watcher too (the handler
+       path can tell the two apart).
      - macOS: signals go through the process-wide handler, as on the poll backend, because macOS
        records with EVFILT_SIGNAL only signals sent to the whole process, not those sent to one
        thread (raise(), pthread_kill): the contract's "never lost" could not hold.  kevent takes
@@ -48,6 +51,11 @@
    fork(): a kqueue is not inherited, so in a child the loop's kqueue descriptor is closed already
    (its number may name another file by then); evl_deinit there closes only the wake-up pipe, and
    nothing else touches the parent's kqueue.
+
+   How it is tested: on Linux, over the kqueue emulation of tests/kqueue (FreeBSD and macOS
+   semantics, with and without EVFILT_EXCEPT, with the pipe wake-up, under ASan: make
+   check-kqueue), and compiled and linked, tests and examples, against the real macOS SDK for
+   x86_64 and arm64 (make check-macos).  It has not run on a real BSD or macOS kernel.
 */
 
 /* ---- Types (first inclusion) ----------------------------------------------------------------- */
