@@ -34,6 +34,9 @@
        as poll() would call it and as the epoll backend does for the devices epoll refuses.
      - evl_io_start walks the loop's io watchers to refuse a second one on the same descriptor
        (-EEXIST): kqueue would silently take the second registration over the first.  O(n).
+     - BSDs: the kernel records a signal and the loop reads it at its next wait, so one raised
+       just before a second watcher of it starts may be given to that watcher too (the handler
+       path can tell the two apart).
      - macOS: signals go through the process-wide handler, as on the poll backend, because macOS
        records with EVFILT_SIGNAL only signals sent to the whole process, not those sent to one
        thread (raise(), pthread_kill): the contract's "never lost" could not hold.  kevent takes
@@ -48,6 +51,11 @@
    fork(): a kqueue is not inherited, so in a child the loop's kqueue descriptor is closed already
    (its number may name another file by then); evl_deinit there closes only the wake-up pipe, and
    nothing else touches the parent's kqueue.
+
+   How it is tested: on Linux, over the kqueue emulation of tests/kqueue (FreeBSD and macOS
+   semantics, with and without EVFILT_EXCEPT, with the pipe wake-up, under ASan: make
+   check-kqueue), and compiled and linked, tests and examples, against the real macOS SDK for
+   x86_64 and arm64 (make check-macos).  It has not run on a real BSD or macOS kernel.
 */
 
 /* ---- Types (first inclusion) ----------------------------------------------------------------- */
@@ -67,7 +75,13 @@ typedef struct evl__backend {
     struct kevent events[EVLOOP_MAX_EVENTS];
 } evl__backend;
 
-/* No per-child state: the pid is the kqueue's identifier for the child. */
+/* The pid is the kqueue's identifier for a child.  When NOTE_EXIT comes, this internal watcher
+   (never started) goes into the batch, so the exit is reaped and reported in the dispatch phase,
+   where a callback that stops another child watcher drops that one's exit from the batch. */
+typedef struct evl__child_backend {
+    evl_io exit_note;
+} evl__child_backend;
+#define EVL__CHILD_STATE evl__child_backend
 
 #endif /* EVLOOP_KQUEUE_H */
 
@@ -306,8 +320,10 @@ EVL__PRIVATE int evl__kq_add_ready(evl__ready *ready, int count, evl_io *w, unsi
    it, so waitpid is tried a bounded number of times.  A process of that pid still running after
    them is another one: the program reaped ours (its pid was reused), which counts as "reaped by
    someone else", and waiting for it would hang on a stranger. */
-EVL__PRIVATE void evl__kq_child_exited(evl_loop *loop, evl_child *c) {
+EVL__PRIVATE void evl__kq_child_exited(evl_loop *loop, evl_io *note, unsigned revents) {
+    evl_child *c = EVL__CONTAINER(note, evl_child, backend.exit_note);
     int status = -1, rc = 0, tries;
+    (void)revents;
     for (tries = 0; tries < EVL__KQ_REAP_TRIES && (rc = evl__os_child_wait(c->pid, &status)) == 0; tries++)
         evl__os_yield();
     evl__child_exited(loop, c, rc <= 0 ? -1 : status);   /* -1: reaped by someone else */
@@ -357,7 +373,7 @@ EVL__PRIVATE int evl__backend_wait(evl_loop *loop, evl_time timeout, evl__ready 
         case EVFILT_USER: evl__wake_received(loop); break;
 #endif
         case EVFILT_SIGNAL: evl__signal_raised(loop, (int)e->ident); break;
-        case EVFILT_PROC: evl__kq_child_exited(loop, (evl_child *)udata); break;
+        case EVFILT_PROC: count = evl__kq_add_ready(ready, count, &((evl_child *)udata)->backend.exit_note, EVL_READ); break;
         default:
             if (udata == &b->wake_read) {
                 evl__kq_drain_wake(b);
@@ -415,6 +431,7 @@ EVL__PRIVATE void evl__backend_signal_stop(evl_loop *loop, int signum) {
    macOS); SIGCHLD's path looks for it at the next iteration. */
 EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c) {
     struct kevent change;
+    evl__io_init_internal(&c->backend.exit_note, evl__kq_child_exited, -1, EVL_READ);
     evl__kq_set(&change, (uintptr_t)c->pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, c);
     if (kevent(loop->backend.kq, &change, 1, NULL, 0, NULL) == 0) return 0;
     return errno == ESRCH ? EVL__USE_SIGCHLD : -errno;
@@ -422,6 +439,7 @@ EVL__PRIVATE int evl__backend_child_start(evl_loop *loop, evl_child *c) {
 
 EVL__PRIVATE void evl__backend_child_stop(evl_loop *loop, evl_child *c) {
     struct kevent change;
+    evl__forget_ready(loop, &c->backend.exit_note);
     if (!evl__kq_owned(&loop->backend)) return;
     evl__kq_set(&change, (uintptr_t)c->pid, EVFILT_PROC, EV_DELETE, 0, NULL);
     (void)kevent(loop->backend.kq, &change, 1, NULL, 0, NULL);   /* ENOENT once NOTE_EXIT came */

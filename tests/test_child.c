@@ -159,6 +159,45 @@ static void watcher_is_stopped_when_its_callback_runs(void) {
     evl_deinit(&loop);
 }
 
+/* Two children have exited before the loop looks, so both exits come in one batch: whichever
+   callback runs first stops the other watcher, whose exit must then not be reported (the kqueue
+   backend once called child callbacks from inside its wait, past such a stop). */
+static exited pair[2];
+
+static void never_called(evl_loop *loop, evl_child *c, int status) {
+    (void)loop;
+    (void)c;
+    (void)status;
+    CHECK(!"a stopped child watcher was called");
+}
+
+static void stop_the_other(evl_loop *loop, evl_child *c, int status) {
+    exited *other = &pair[c == &pair[0].c ? 1 : 0];
+    on_exit_status(loop, c, status);
+    evl_child_stop(loop, &other->c);
+    other->c.cb = never_called;
+}
+
+static void stopping_a_child_watcher_drops_its_exit_from_the_batch(void) {
+    evl_loop loop;
+    siginfo_t info;
+    int i, status;
+    CHECK_EQ(evl_init(&loop), 0);
+    for (i = 0; i < 2; i++) {
+        pid_t pid = spawn_exiting(10 + i, -1);
+        memset(&info, 0, sizeof info);
+        CHECK_EQ(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);   /* a zombie now */
+        watch(&loop, &pair[i], pid);
+        pair[i].c.cb = stop_the_other;
+    }
+    CHECK_EQ(evl_run(&loop, EVL_SEC(10)), 0);
+    CHECK_EQ(pair[0].calls + pair[1].calls, 1);
+    i = pair[0].calls ? 1 : 0;                          /* the stopped one: still the program's */
+    CHECK_EQ(waitpid(pair[i].c.pid, &status, 0), pair[i].c.pid);
+    CHECK_EQ(WEXITSTATUS(status), 10 + i);
+    evl_deinit(&loop);
+}
+
 static void many_children_each_reported_once(void) {
     enum { N = 24 };
     evl_loop loop;
@@ -352,6 +391,7 @@ const t_case child_tests[] = {
     T(not_a_child_is_refused),
     T(watcher_is_stopped_when_its_callback_runs),
     T(many_children_each_reported_once),
+    T(stopping_a_child_watcher_drops_its_exit_from_the_batch),
     T(deinit_with_a_watched_child_leaves_it_waitable),
     T(a_child_the_program_reaped_is_not_confused_with_a_new_one_of_the_same_pid),
     T(newer_calls_refused_after_init_fall_back),
