@@ -25,7 +25,7 @@
 #                   against a real peer its test starts (tests/integ, docs/); part of check
 #   make check-files  the file operations suite (tests/test_files.c) on each engine: io_uring,
 #                   the worker threads (io_uring_setup refused by --nosys) and inline, under
-#                   ASan+UBSan, TSan (workers) and valgrind, on the poll backend, and built without
+#                   ASan+UBSan, TSan (workers) and valgrind, on the poll and kqueue backends, built without
 #                   io_uring (EVLOOP_NO_IO_URING), one io_uring_enter per iteration counted by
 #                   strace, and the implementation built without file operations; part of check
 #   make check-iocp the suite on the IOCP backend (evloop_iocp.h), built with mingw-w64 and run
@@ -771,7 +771,7 @@ $(B)/test-nouring: $(TEST_SRC) tests/t.h $(HEADERS)
 	$(CC) $(OPT) $(TESTWARN) -DEVLOOP_NO_IO_URING -pthread $(TEST_SRC) -o $@ -lm
 
 .PHONY: check-files
-check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/test-nouring tests/files/batch.c
+check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/test $(B)/test-nouring tests/files/batch.c
 	@echo "== file operations on io_uring"
 	$(FILES_RUN)=io_uring ./$(B)/test suite=files
 	@echo "== file operations on worker threads (io_uring_setup refused: ENOSYS)"
@@ -791,6 +791,9 @@ check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/test-no
 	@echo "== file operations on the poll backend: workers, inline"
 	$(FILES_RUN)=workers ./$(B)/test-poll suite=files
 	$(FILES_RUN)=inline ./$(B)/test-poll suite=files
+	@echo "== file operations on the kqueue backend (the emulation): workers, inline"
+	$(FILES_RUN)=workers ./$(B)/kqueue/test suite=files
+	$(FILES_RUN)=inline ./$(B)/kqueue/test suite=files
 	@echo "== file operations built without io_uring (EVLOOP_NO_IO_URING): workers, inline"
 	$(FILES_RUN)=workers ./$(B)/test-nouring suite=files
 	$(FILES_RUN)=inline ./$(B)/test-nouring suite=files
