@@ -897,8 +897,10 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    yours until evl_workers_stop); 0, -EALREADY if the loop has workers, -EINVAL, or -errno with no
    thread left running.  evl_workers_stop joins them, after each finished what it was running;
    operations still queued for them complete with -ECANCELED.  The threads block every signal.
+   evl_stop leaves operations running: their callbacks come in a later evl_run.
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
-   threads finish what they run and are joined, and no callback is called after it.  Any
+   threads finish what they run and are joined, and no callback is called after it (in a child
+   made by fork(), the parent's ring and threads are left alone).  Any
    descriptor works, but on a socket or a pipe an operation waits for data, holding a worker thread
    (or on io_uring a ring slot) meanwhile, and inline it would block the loop: io watchers and
    fibers are for those. */

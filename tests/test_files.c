@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 /* ---- Set-up ------------------------------------------------------------------------------------ */
 
@@ -606,6 +607,41 @@ static void files_deinit_with_operations_in_flight(void) {
     close(p[1]);
 }
 
+/* A child made by fork() may evl_deinit the loop it inherited: the parent's ring and worker
+   threads are not its own, so it neither cancels nor joins them, and the parent's operation still
+   completes. */
+static void files_forked_child_deinit_leaves_the_parents_operations(void) {
+    evl_loop loop;
+    evl_op op;
+    seen_op s;
+    char buf[4];
+    int p[2], status = 0;
+    pid_t pid;
+    evl_time end;
+    files_loop(&loop);
+    if (on_engine(&loop, "inline")) t_skip("inline: a read of an empty pipe would block the loop itself");
+    CHECK(pipe(p) == 0);
+    evl_op_init(&op, record_op);
+    op.data = &s;
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(evl_op_read(&loop, &op, p[0], buf, sizeof buf, EVL_OP_CURRENT), 0);
+    CHECK(evl_run(&loop, 0) >= 0); /* in the kernel, or with a worker */
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        evl_deinit(&loop);
+        _exit(0);
+    }
+    for (end = t_clock() + EVL_SEC(10); waitpid(pid, &status, WNOHANG) == 0 && t_clock() < end;) sched_yield();
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* it did not hang on the parent's threads */
+    CHECK_EQ(write(p[1], "abc", 3), 3);
+    run_until_done(&loop, &s, 1);
+    CHECK_EQ(s.result, 3);
+    evl_deinit(&loop);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* ---- Offloaded work ---------------------------------------------------------------------------------- */
 
 static pthread_t work_thread;
@@ -847,6 +883,7 @@ const t_case files_tests[] = {T(files_random_offsets_byte_exact),
                               T(files_cancel_before_submission),
                               T(files_cancel_running_operation),
                               T(files_deinit_with_operations_in_flight),
+                              T(files_forked_child_deinit_leaves_the_parents_operations),
                               T(files_work_runs_and_reports),
                               T(files_work_cancel_while_queued),
                               T(files_workers_stop_cancels_the_queue),
