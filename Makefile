@@ -25,8 +25,9 @@
 #                   against a real peer its test starts (tests/integ, docs/); part of check
 #   make check-files  the file operations suite (tests/test_files.c) on each engine: io_uring,
 #                   the worker threads (io_uring_setup refused by --nosys) and inline, under
-#                   ASan+UBSan, TSan (workers) and valgrind, on the poll backend, and built without
-#                   io_uring (EVLOOP_NO_IO_URING); part of check
+#                   ASan+UBSan, TSan (workers) and valgrind, on the poll and kqueue backends, built without
+#                   io_uring (EVLOOP_NO_IO_URING), one io_uring_enter per iteration counted by
+#                   strace, and the implementation built without file operations; part of check
 #   make check-iocp the suite on the IOCP backend (evloop_iocp.h), built with mingw-w64 and run
 #                   under wine, and the Windows echo example; part of check
 #   make check-model, check-fuzz, check-faults, check-load, check-soak   robustness (tests/robust):
@@ -769,7 +770,7 @@ $(B)/test-nouring: $(TEST_SRC) tests/t.h $(HEADERS)
 	$(CC) $(OPT) $(TESTWARN) -DEVLOOP_NO_IO_URING -pthread $(TEST_SRC) -o $@ -lm
 
 .PHONY: check-files
-check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/test-nouring
+check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/test $(B)/test-nouring tests/files/batch.c
 	@echo "== file operations on io_uring"
 	$(FILES_RUN)=io_uring ./$(B)/test suite=files
 	@echo "== file operations on worker threads (io_uring_setup refused: ENOSYS)"
@@ -789,8 +790,19 @@ check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/test-no
 	@echo "== file operations on the poll backend: workers, inline"
 	$(FILES_RUN)=workers ./$(B)/test-poll suite=files
 	$(FILES_RUN)=inline ./$(B)/test-poll suite=files
+	@echo "== file operations on the kqueue backend (the emulation): workers, inline"
+	$(FILES_RUN)=workers ./$(B)/kqueue/test suite=files
+	$(FILES_RUN)=inline ./$(B)/kqueue/test suite=files
 	@echo "== file operations built without io_uring (EVLOOP_NO_IO_URING): workers, inline"
 	$(FILES_RUN)=workers ./$(B)/test-nouring suite=files
 	$(FILES_RUN)=inline ./$(B)/test-nouring suite=files
+	@echo "== operations started in one iteration go to the kernel in one io_uring_enter (strace)"
+	@mkdir -p $(B)/files
+	@$(CC) $(STRICT) -Werror $(OPT) -DEVLOOP_NO_FILE_OPS -c tests/headers/impl.c -o $(B)/files/impl-no-file-ops.o
+	@$(CC) -O2 $(STRICT) -Werror -pthread tests/files/batch.c -o $(B)/files/batch
+	@strace -f -c -o $(B)/files/batch.strace ./$(B)/files/batch > $(B)/files/batch.out
+	@awk '$$NF=="io_uring_enter"{e=$$4} $$NF=="io_uring_setup"{s=$$4} END{getline out < "$(B)/files/batch.out"; \
+	    split(out, f, " "); printf "   %s: %d operations in %d rounds, %d io_uring_enter, %d io_uring_setup\n", f[1], f[2], f[3], e, s; \
+	    exit !(f[1]=="io_uring" && e==f[3] && s==1)}' $(B)/files/batch.strace
 
 check: check-files

@@ -100,6 +100,9 @@
                               exist (whole-millisecond timeouts, rounded up)
      EVLOOP_KQUEUE_PIPE_WAKEUP  kqueue: wake-ups through a pipe even where EVFILT_USER exists (the
                               path of systems without it, so that it is tested)
+     EVLOOP_NO_FILE_OPS       leave file operations out (evl_op_*, evl_workers_*, evl_pread and
+                              evl_pwrite; evloop.h defines EVLOOP_HAS_FILE_OPS to 1 or 0): about
+                              4.8 KiB of code and 380 bytes of evl_loop on x86_64
      EVLOOP_NO_IO_URING       epoll: file operations never use io_uring (workers or inline)
      EVLOOP_IO_URING_ENTRIES  epoll: submission entries of a loop's ring (default 64; the kernel
                               gives twice as many completion entries)
@@ -278,9 +281,11 @@
 #include <signal.h>                 /* sigset_t */
 #include <sys/types.h>              /* pid_t */
 #include <sys/socket.h>             /* struct sockaddr, socklen_t */
+#ifndef EVLOOP_NO_FILE_OPS
 #include <sys/stat.h>               /* struct stat (and struct statx), for file operations */
 #include <sys/uio.h>                /* struct iovec */
 #include <pthread.h>                /* the worker threads of file operations */
+#endif
 #endif
 
 /* ============================================================================================== */
@@ -380,9 +385,10 @@
 #include <ucontext.h>
 #endif
 
-/* File operations (evl_op_*) need POSIX files and threads: everywhere but Windows.  evl_op_statx
-   is there where the C library declares struct statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
-#if defined(_WIN32)
+/* File operations (evl_op_*) need POSIX files and threads: everywhere but Windows, unless
+   EVLOOP_NO_FILE_OPS leaves them out.  evl_op_statx is there where the C library declares struct
+   statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
+#if defined(_WIN32) || defined(EVLOOP_NO_FILE_OPS)
 #define EVLOOP_HAS_FILE_OPS 0
 #else
 #define EVLOOP_HAS_FILE_OPS 1
@@ -536,9 +542,11 @@ typedef struct evl__os_loop {
     sigset_t wait_mask;         /* the waiting thread's mask, with the loop's signals taken out */
     unsigned char wait_masked;  /* whether it differs from the thread's own mask */
 } evl__os_loop;
+#if EVLOOP_HAS_FILE_OPS
 typedef pthread_t evl__os_thread;
 typedef pthread_mutex_t evl__os_mutex;
 typedef pthread_cond_t evl__os_cond;
+#endif
 #endif
 
 #if EVLOOP_HAS_FILE_OPS
@@ -889,10 +897,13 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    yours until evl_workers_stop); 0, -EALREADY if the loop has workers, -EINVAL, or -errno with no
    thread left running.  evl_workers_stop joins them, after each finished what it was running;
    operations still queued for them complete with -ECANCELED.  The threads block every signal.
+   evl_stop leaves operations running: their callbacks come in a later evl_run.
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
-   threads finish what they run and are joined, and no callback is called after it.  Regular files
-   only go to the engines; readiness descriptors (sockets, pipes) work too but tie up a worker or
-   ring slot until data comes. */
+   threads finish what they run and are joined, and no callback is called after it (in a child
+   made by fork(), the parent's ring and threads are left alone).  Any
+   descriptor works, but on a socket or a pipe an operation waits for data, holding a worker thread
+   (or on io_uring a ring slot) meanwhile, and inline it would block the loop: io watchers and
+   fibers are for those. */
 #define EVL_OP_CURRENT ((int64_t)-1)
 EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb);
 EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset);
@@ -1245,6 +1256,7 @@ EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c);
 EVL__PRIVATE void evl__os_lock(evl__os_mutex *m);
 EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m);
 EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m);
+EVL__PRIVATE void evl__os_cond_signal(evl__os_cond *c);              /* wakes one waiter */
 EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c);
 #endif
 #if EVLOOP_HAS_FIBERS
@@ -2291,7 +2303,7 @@ EVL__PRIVATE int evl__workers_take(evl_loop *loop, evl_op *op) {
     op->state = EVL__OP_QUEUED;
     evl__os_lock(&ws->lock);
     evl__insert_before(&op->queue, &ws->queue);
-    evl__os_cond_broadcast(&ws->work);
+    evl__os_cond_signal(&ws->work);                 /* one operation, one worker */
     evl__os_unlock(&ws->lock);
     return 1;
 }
@@ -3634,6 +3646,7 @@ EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c) {
 EVL__PRIVATE void evl__os_lock(evl__os_mutex *m) { pthread_mutex_lock(m); }
 EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m) { pthread_mutex_unlock(m); }
 EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m) { pthread_cond_wait(c, m); }
+EVL__PRIVATE void evl__os_cond_signal(evl__os_cond *c) { pthread_cond_signal(c); }
 EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c) { pthread_cond_broadcast(c); }
 
 #if EVLOOP_HAS_FIBERS   /* only the fibers' evl_read and evl_write ask */
@@ -3654,7 +3667,8 @@ EVL__PRIVATE ssize_t evl__os_vectored(const evl_op *op, int writing) {
     if (op->offset == EVL_OP_CURRENT) return writing ? writev(op->fd, iov, count) : readv(op->fd, iov, count);
     for (i = 0; i < count; i++) {
         off_t at = (off_t)op->offset + (off_t)total;
-        n = writing ? pwrite(op->fd, iov[i].iov_base, iov[i].iov_len, at) : pread(op->fd, iov[i].iov_base, iov[i].iov_len, at);
+        n = writing ? pwrite(op->fd, iov[i].iov_base, iov[i].iov_len, at)
+                    : pread(op->fd, iov[i].iov_base, iov[i].iov_len, at);
         if (n < 0) return total > 0 ? total : n;
         total += n;
         if ((size_t)n < iov[i].iov_len) break;

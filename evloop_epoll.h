@@ -26,7 +26,7 @@
 
 #include <sys/epoll.h>
 
-#if !defined(EVLOOP_NO_IO_URING) && !defined(__alpha__)
+#if EVLOOP_HAS_FILE_OPS && !defined(EVLOOP_NO_IO_URING) && !defined(__alpha__)
 #define EVL__BACKEND_HAS_OPS 1
 #ifndef EVLOOP_IO_URING_ENTRIES
 #define EVLOOP_IO_URING_ENTRIES 64
@@ -598,6 +598,8 @@ EVL__PRIVATE EVL__COLD int evl__ring_setup(evl_loop *loop) {
         r->fd = -1;
         return rc;
     }
+    rc = -ENOSYS;
+    if (EVL__LOAD_RELAXED(&evl__ring_state) < 0) goto fail;     /* the first ring learned it is no use */
     r->entries = p.sq_entries;
     r->cq_entries = p.cq_entries;
     r->sq_map_size = p.sq_off.array_or_flags + p.sq_entries * sizeof(unsigned);
@@ -609,7 +611,8 @@ EVL__PRIVATE EVL__COLD int evl__ring_setup(evl_loop *loop) {
     r->sqes_size = p.sq_entries * sizeof(evl__sqe);
     rc = -ENOMEM;
     if (!(r->sq_map = evl__ring_map(r->fd, r->sq_map_size, EVL__RING_OFF_SQ))) goto fail;
-    r->cq_map = p.features & EVL__RING_FEAT_SINGLE_MMAP ? r->sq_map : evl__ring_map(r->fd, r->cq_map_size, EVL__RING_OFF_CQ);
+    r->cq_map = p.features & EVL__RING_FEAT_SINGLE_MMAP ? r->sq_map
+                                                         : evl__ring_map(r->fd, r->cq_map_size, EVL__RING_OFF_CQ);
     if (!r->cq_map || !(r->sqes = evl__ring_map(r->fd, r->sqes_size, EVL__RING_OFF_SQES))) goto fail;
     r->sq_head = EVL__RING_AT(r->sq_map, p.sq_off.head);
     r->sq_tail = EVL__RING_AT(r->sq_map, p.sq_off.tail);
@@ -711,7 +714,7 @@ EVL__PRIVATE int evl__backend_op_submit(evl_loop *loop, evl_op *op) {
     evl__ring *r = &loop->backend.ring;
     uint8_t opcode;
     evl__sqe *sqe;
-    if (r->fd < 0 && (!evl__ring_usable() || evl__ring_setup(loop) < 0)) return EVL__OP_ELSEWHERE;
+    if (r->fd < 0 && (EVL__LOAD_RELAXED(&evl__ring_state) < 0 || evl__ring_setup(loop) < 0)) return EVL__OP_ELSEWHERE;
     if (!(opcode = evl__ring_opcode(op))) return EVL__OP_ELSEWHERE;
     if (r->in_flight >= r->cq_entries || !(sqe = evl__ring_next(r))) return EVL__OP_FULL;
     evl__ring_describe(sqe, op, opcode);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 /* ---- Set-up ------------------------------------------------------------------------------------ */
 
@@ -134,10 +135,12 @@ static void big_done(evl_loop *loop, evl_op *op, ssize_t result) {
     big_op *b = (big_op *)(void *)((char *)op - offsetof(big_op, op));
     size_t expect = b->len;
     big.finished++;
-    if (result != (ssize_t)expect) big.failures++;
-    else if (!b->writing && memcmp(b->buf, big.shadow + b->at, b->len) != 0) big.failures++;
+    if (result != (ssize_t)expect)
+        big.failures++;
+    else if (!b->writing && memcmp(b->buf, big.shadow + b->at, b->len) != 0)
+        big.failures++;
     big.lane_busy[b->lane] = 0;
-    if (big.started < big.total) big_start(loop, b);       /* from the callback: the next one */
+    if (big.started < big.total) big_start(loop, b); /* from the callback: the next one */
 }
 
 static void big_start(evl_loop *loop, big_op *b) {
@@ -151,7 +154,7 @@ static void big_start(evl_loop *loop, big_op *b) {
     evl_op_init(&b->op, big_done);
     if (b->writing) {
         fill_random(b->buf, b->len);
-        memcpy(big.shadow + b->at, b->buf, b->len);     /* the lane is ours until the callback */
+        memcpy(big.shadow + b->at, b->buf, b->len); /* the lane is ours until the callback */
         CHECK_EQ(evl_op_write(loop, &b->op, big.fd, b->buf, b->len, (int64_t)b->at), 0);
     } else {
         CHECK_EQ(evl_op_read(loop, &b->op, big.fd, b->buf, b->len, (int64_t)b->at), 0);
@@ -272,7 +275,7 @@ static void files_vectored_read_and_write(void) {
     CHECK_EQ(pread(fd, back, 10, 100), 10);
     CHECK(memcmp(back, "onethreexy", 10) == 0);
     memset(a, 0, 3), memset(b, 0, 5), memset(c, 0, 2);
-    in[0] = out[2], in[1] = out[0], in[2] = out[1];   /* 2 + 3 + 5 bytes in another order */
+    in[0] = out[2], in[1] = out[0], in[2] = out[1]; /* 2 + 3 + 5 bytes in another order */
     memset(&s, 0, sizeof s);
     CHECK_EQ(evl_op_readv(&loop, &op, fd, in, 3, 100), 0);
     run_until_done(&loop, &s, 1);
@@ -371,7 +374,7 @@ static void files_errors_come_through_the_callback(void) {
     CHECK_EQ(evl_op_read(&loop, &op[0], -1, buf, sizeof buf, 0), 0);
     CHECK_EQ(evl_op_read(&loop, &op[1], dirfd, buf, sizeof buf, 0), 0);
     CHECK_EQ(evl_op_write(&loop, &op[2], rdonly, buf, sizeof buf, 0), 0);
-    CHECK_EQ(evl_op_read(&loop, &op[3], rdonly, buf, sizeof buf, -5), -EINVAL);   /* refused at the start */
+    CHECK_EQ(evl_op_read(&loop, &op[3], rdonly, buf, sizeof buf, -5), -EINVAL); /* refused at the start */
     run_until_done(&loop, s, 3);
     CHECK_EQ(s[0].result, -EBADF);
     CHECK_EQ(s[1].result, -EISDIR);
@@ -400,15 +403,15 @@ static void files_misaligned_direct_io_is_einval(void) {
     CHECK(fd >= 0);
     CHECK(posix_memalign((void **)&mem, 4096, 8192 + 1) == 0);
     memset(mem, 7, 8192);
-    CHECK_EQ(pwrite(fd, mem, 8192, 0), 8192);      /* data, not a hole, which some file systems forgive */
+    CHECK_EQ(pwrite(fd, mem, 8192, 0), 8192); /* data, not a hole, which some file systems forgive */
     evl_op_init(&op, record_op);
     op.data = &s;
     memset(&s, 0, sizeof s);
-    CHECK_EQ(evl_op_read(&loop, &op, fd, mem, 4096, 1), 0);           /* an offset off the blocks */
+    CHECK_EQ(evl_op_read(&loop, &op, fd, mem, 4096, 1), 0); /* an offset off the blocks */
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, -EINVAL);
     memset(&s, 0, sizeof s);
-    CHECK_EQ(evl_op_read(&loop, &op, fd, mem, 4096, 4096), 0);     /* aligned: works */
+    CHECK_EQ(evl_op_read(&loop, &op, fd, mem, 4096, 4096), 0); /* aligned: works */
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, 4096);
     evl_deinit(&loop);
@@ -433,7 +436,7 @@ static void files_callback_never_from_the_start_call(void) {
     CHECK_EQ(s.calls, 0);
     CHECK_EQ(evl_op_active(&op), 1);
     CHECK_EQ(evl_op_read(&loop, &op, fd, buf, sizeof buf, 0), -EALREADY);
-    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0);       /* the operation kept it alive, then not */
+    CHECK_EQ(evl_run(&loop, EVL_FOREVER), 0); /* the operation kept it alive, then not */
     CHECK_EQ(s.calls, 1);
     CHECK_EQ(s.result, 0);
     CHECK_EQ(evl_op_active(&op), 0);
@@ -457,7 +460,7 @@ static void chain_step(evl_loop *loop, evl_op *op, ssize_t result) {
         chain.failed = 1;
         return;
     }
-    if (!chain.writing && result == 0) return;                      /* end of file */
+    if (!chain.writing && result == 0) return; /* end of file */
     if (chain.writing) {
         chain.at += 1000;
         rc = evl_op_read(loop, op, chain.in, chain.buf, sizeof chain.buf, chain.at);
@@ -512,13 +515,13 @@ static void files_cancel_before_submission(void) {
         CHECK_EQ(evl_op_read(&loop, &op[i], fd, buf[i], sizeof buf[i], 0), 0);
     }
     CHECK_EQ(evl_op_cancel(&loop, &op[0]), 0);
-    CHECK_EQ(evl_op_cancel(&loop, &op[0]), -EALREADY);       /* finished (cancelled) already */
-    CHECK_EQ(s[0].calls, 0);                                 /* the callback comes from the loop */
+    CHECK_EQ(evl_op_cancel(&loop, &op[0]), -EALREADY); /* finished (cancelled) already */
+    CHECK_EQ(s[0].calls, 0);                           /* the callback comes from the loop */
     run_until_done(&loop, s, 2);
     CHECK_EQ(s[0].calls, 1);
     CHECK_EQ(s[0].result, -ECANCELED);
     CHECK_EQ(s[1].result, 10);
-    CHECK_EQ(evl_op_cancel(&loop, &op[0]), -EINVAL);         /* no longer active */
+    CHECK_EQ(evl_op_cancel(&loop, &op[0]), -EINVAL); /* no longer active */
     evl_deinit(&loop);
     close(fd);
 }
@@ -533,12 +536,12 @@ static void files_cancel_running_operation(void) {
     int p[2], i, rc;
     files_loop(&loop);
     if (on_engine(&loop, "inline")) t_skip("inline: a read of an empty pipe would block the loop itself");
-    CHECK(pipe(p) == 0);                                     /* blocking, as a worker reads it */
+    CHECK(pipe(p) == 0); /* blocking, as a worker reads it */
     evl_op_init(&op, record_op);
     op.data = &s;
     memset(&s, 0, sizeof s);
     CHECK_EQ(evl_op_read(&loop, &op, p[0], buf, sizeof buf, EVL_OP_CURRENT), 0);
-    for (i = 0; i < 5; i++) CHECK(evl_run(&loop, EVL_MS(10)) >= 0);   /* submitted, and waiting */
+    for (i = 0; i < 5; i++) CHECK(evl_run(&loop, EVL_MS(10)) >= 0); /* submitted, and waiting */
     CHECK_EQ(s.calls, 0);
     if (on_engine(&loop, "io_uring")) {
         CHECK_EQ(evl_op_cancel(&loop, &op), 0);
@@ -548,7 +551,7 @@ static void files_cancel_running_operation(void) {
         CHECK_EQ(write(p[1], "late", 4), 4);
         run_until_done(&loop, &s, 1);
         CHECK_EQ(s.result, 4);
-    } else {                                        /* a loaded machine: no worker took it yet */
+    } else { /* a loaded machine: no worker took it yet */
         CHECK_EQ(rc, 0);
         run_until_done(&loop, &s, 1);
         CHECK_EQ(s.result, -ECANCELED);
@@ -577,22 +580,22 @@ static void files_deinit_with_operations_in_flight(void) {
         evl_op_init(&ops[i], record_op);
         ops[i].data = &s[i];
         CHECK_EQ(evl_op_read(&loop, &ops[i], fd, bufs + (size_t)i * 65536, 65536, (int64_t)i * 65536), 0);
-        if (i == n / 2) CHECK(evl_run(&loop, 0) >= 0);      /* half submitted, the rest new */
+        if (i == n / 2) CHECK(evl_run(&loop, 0) >= 0); /* half submitted, the rest new */
     }
     CHECK(pipe(p) == 0);
-    if (on_engine(&loop, "io_uring")) {                     /* one that would never finish by itself */
+    if (on_engine(&loop, "io_uring")) { /* one that would never finish by itself */
         evl_op_init(&ops[n], record_op);
         ops[n].data = &s[n];
         CHECK_EQ(evl_op_read(&loop, &ops[n], p[0], bufs + (size_t)n * 65536, 16, EVL_OP_CURRENT), 0);
         CHECK(evl_run(&loop, 0) >= 0);
     }
-    for (i = 0; i <= n; i++) s[i].calls = 0;                /* only what comes after deinit counts */
+    for (i = 0; i <= n; i++) s[i].calls = 0; /* only what comes after deinit counts */
     evl_deinit(&loop);
     for (i = 0; i <= n; i++) CHECK_EQ(evl_op_active(&ops[i]), 0);
-    free(ops);                                              /* the library must not touch these now */
+    free(ops); /* the library must not touch these now */
     free(bufs);
     for (i = 0; i <= n; i++) CHECK_EQ(s[i].calls, 0);
-    CHECK_EQ(write(p[1], "x", 1), 1);                       /* the cancelled read took nothing */
+    CHECK_EQ(write(p[1], "x", 1), 1); /* the cancelled read took nothing */
     {
         char c;
         t_set_nonblocking(p[0]);
@@ -600,6 +603,41 @@ static void files_deinit_with_operations_in_flight(void) {
     }
     free(s);
     close(fd);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A child made by fork() may evl_deinit the loop it inherited: the parent's ring and worker
+   threads are not its own, so it neither cancels nor joins them, and the parent's operation still
+   completes. */
+static void files_forked_child_deinit_leaves_the_parents_operations(void) {
+    evl_loop loop;
+    evl_op op;
+    seen_op s;
+    char buf[4];
+    int p[2], status = 0;
+    pid_t pid;
+    evl_time end;
+    files_loop(&loop);
+    if (on_engine(&loop, "inline")) t_skip("inline: a read of an empty pipe would block the loop itself");
+    CHECK(pipe(p) == 0);
+    evl_op_init(&op, record_op);
+    op.data = &s;
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(evl_op_read(&loop, &op, p[0], buf, sizeof buf, EVL_OP_CURRENT), 0);
+    CHECK(evl_run(&loop, 0) >= 0); /* in the kernel, or with a worker */
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        evl_deinit(&loop);
+        _exit(0);
+    }
+    for (end = t_clock() + EVL_SEC(10); waitpid(pid, &status, WNOHANG) == 0 && t_clock() < end;) sched_yield();
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* it did not hang on the parent's threads */
+    CHECK_EQ(write(p[1], "abc", 3), 3);
+    run_until_done(&loop, &s, 1);
+    CHECK_EQ(s.result, 3);
+    evl_deinit(&loop);
     close(p[0]);
     close(p[1]);
 }
@@ -626,8 +664,10 @@ static void files_work_runs_and_reports(void) {
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, 144);
     CHECK(pthread_equal(s.thread, pthread_self()));
-    if (wanted_engine() && !strcmp(wanted_engine(), "workers")) CHECK(!pthread_equal(work_thread, pthread_self()));
-    else CHECK(pthread_equal(work_thread, pthread_self()));   /* inline without workers */
+    if (wanted_engine() && !strcmp(wanted_engine(), "workers"))
+        CHECK(!pthread_equal(work_thread, pthread_self()));
+    else
+        CHECK(pthread_equal(work_thread, pthread_self())); /* inline without workers */
     CHECK_EQ(evl_op_work(&loop, &op, NULL, NULL), -EINVAL);
     evl_deinit(&loop);
 }
@@ -670,14 +710,14 @@ static void hold_the_only_worker(void) {
     held.queued.data = &held.s[1];
     CHECK_EQ(evl_op_work(&held.loop, &held.busy, wait_for_pipe, &held.p[0]), 0);
     CHECK_EQ(evl_op_work(&held.loop, &held.queued, square, (void *)(intptr_t)3), 0);
-    CHECK(evl_run(&held.loop, 0) >= 0);             /* both handed to the worker's queue */
+    CHECK(evl_run(&held.loop, 0) >= 0); /* both handed to the worker's queue */
     await_busy_running();
 }
 
 static void files_work_cancel_while_queued(void) {
     hold_the_only_worker();
     CHECK_EQ(evl_op_cancel(&held.loop, &held.queued), 0);
-    CHECK_EQ(evl_op_cancel(&held.loop, &held.busy), -EALREADY);   /* running: not interrupted */
+    CHECK_EQ(evl_op_cancel(&held.loop, &held.busy), -EALREADY); /* running: not interrupted */
     run_until_done(&held.loop, &held.s[1], 1);
     CHECK_EQ(held.s[1].result, -ECANCELED);
     CHECK_EQ(held.s[0].calls, 0);
@@ -685,7 +725,7 @@ static void files_work_cancel_while_queued(void) {
     run_until_done(&held.loop, &held.s[0], 1);
     CHECK_EQ(held.s[0].result, 1);
     evl_workers_stop(&held.loop);
-    evl_workers_stop(&held.loop);                   /* idempotent */
+    evl_workers_stop(&held.loop); /* idempotent */
     CHECK(strcmp(evl_op_engine(&held.loop), "workers") != 0);
     evl_deinit(&held.loop);
 }
@@ -693,11 +733,11 @@ static void files_work_cancel_while_queued(void) {
 /* evl_workers_stop lets the running operation finish and cancels what is still queued. */
 static void files_workers_stop_cancels_the_queue(void) {
     hold_the_only_worker();
-    CHECK_EQ(write(held.p[1], "go", 1), 1);         /* the busy one can finish while stopping */
+    CHECK_EQ(write(held.p[1], "go", 1), 1); /* the busy one can finish while stopping */
     evl_workers_stop(&held.loop);
     run_until_done(&held.loop, held.s, 2);
     CHECK_EQ(held.s[0].result, 1);
-    CHECK(held.s[1].result == 9 || held.s[1].result == -ECANCELED);   /* taken before the stop, or not */
+    CHECK(held.s[1].result == 9 || held.s[1].result == -ECANCELED); /* taken before the stop, or not */
     evl_deinit(&held.loop);
 }
 
@@ -716,7 +756,7 @@ static void fiber_file_io(void *arg) {
     fib.results[0] = evl_pwrite(fib.fd, "hello, file", 11, 1000, EVL_SEC(10));
     fib.results[1] = evl_pread(fib.fd, buf, sizeof buf, 1000, EVL_SEC(10));
     fib.results[2] = memcmp(buf, "hello, file", 11) == 0;
-    fib.results[3] = evl_write(fib.fd, "abc", 3, EVL_SEC(10));     /* at the position: 0 */
+    fib.results[3] = evl_write(fib.fd, "abc", 3, EVL_SEC(10)); /* at the position: 0 */
     fib.results[4] = lseek(fib.fd, 0, SEEK_CUR);
     lseek(fib.fd, 1000, SEEK_SET);
     fib.results[5] = evl_read(fib.fd, buf, 5, EVL_SEC(10));
@@ -729,7 +769,7 @@ static void files_fiber_pread_pwrite_and_read_write(void) {
     evl_fiber f;
     files_loop(&loop);
     CHECK((fib.fd = make_file("fiber", 0)) >= 0);
-    CHECK_EQ(evl_pread(fib.fd, NULL, 0, 0, 0), -EPERM);       /* outside a fiber */
+    CHECK_EQ(evl_pread(fib.fd, NULL, 0, 0, 0), -EPERM); /* outside a fiber */
     CHECK_EQ(evl_fiber_start(&loop, &f, NULL, 0, fiber_file_io, NULL), 0);
     CHECK_EQ(evl_run(&loop, EVL_SEC(30)), 0);
     CHECK(fib.done);
@@ -806,7 +846,7 @@ static void files_engine_is_named(void) {
     files_loop(&loop);
     e = evl_op_engine(&loop);
     CHECK(!strcmp(e, "io_uring") || !strcmp(e, "workers") || !strcmp(e, "inline"));
-    if (t_refused_errno) CHECK(strcmp(e, "io_uring") != 0);     /* --nosys refuses io_uring_setup */
+    if (t_refused_errno) CHECK(strcmp(e, "io_uring") != 0); /* --nosys refuses io_uring_setup */
     CHECK(!strcmp(evl_op_engine(NULL), "inline"));
     evl_deinit(&loop);
 }
@@ -817,9 +857,9 @@ static void files_bad_arguments_are_refused(void) {
     char buf[4];
     files_loop(&loop);
     memset(&zero, 0, sizeof zero);
-    CHECK_EQ(evl_op_read(&loop, &zero, 0, buf, 4, 0), -EINVAL);       /* never initialised */
+    CHECK_EQ(evl_op_read(&loop, &zero, 0, buf, 4, 0), -EINVAL); /* never initialised */
     evl_op_init(&op, NULL);
-    CHECK_EQ(evl_op_read(&loop, &op, 0, buf, 4, 0), -EINVAL);         /* no callback */
+    CHECK_EQ(evl_op_read(&loop, &op, 0, buf, 4, 0), -EINVAL); /* no callback */
     evl_op_init(&op, record_op);
     CHECK_EQ(evl_op_read(NULL, &op, 0, buf, 4, 0), -EINVAL);
     CHECK_EQ(evl_op_read(&loop, &op, 0, buf, (size_t)-1, 0), -EINVAL);
@@ -843,6 +883,7 @@ const t_case files_tests[] = {T(files_random_offsets_byte_exact),
                               T(files_cancel_before_submission),
                               T(files_cancel_running_operation),
                               T(files_deinit_with_operations_in_flight),
+                              T(files_forked_child_deinit_leaves_the_parents_operations),
                               T(files_work_runs_and_reports),
                               T(files_work_cancel_while_queued),
                               T(files_workers_stop_cancels_the_queue),
