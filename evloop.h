@@ -130,8 +130,9 @@
                              completion port (-ENOTSOCK for other handles); high-resolution
                              waitable timer, else ms timeouts rounded up; console events as
                              SIGINT/SIGBREAK/SIGHUP only; children as process HANDLEs (status: the
-                             exit code); evl_backend_fd is -1.  Built with mingw-w64, tested under
-                             wine; link with -lws2_32
+                             exit code); evl_backend_fd is -1; file operations on worker threads
+                             or inline (openat with AT_FDCWD only, no statx).  Built with
+                             mingw-w64, tested under wine; link with -lws2_32
      poll     other POSIX    complete, reduced where poll() must be: ppoll (Linux, FreeBSD,
                              OpenBSD) or poll, eventfd or pipe wake-ups, SIGCHLD child watchers;
                              at most EVLOOP_POLL_MAX descriptors, evl_backend_fd is -1 (see
@@ -380,15 +381,12 @@
 #include <ucontext.h>
 #endif
 
-/* File operations (evl_op_*) need POSIX files and threads: everywhere but Windows.  evl_op_statx
-   is there where the C library declares struct statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
-#if defined(_WIN32)
-#define EVLOOP_HAS_FILE_OPS 0
-#else
+/* File operations (evl_op_*) are there on every system: worker threads and blocking calls are all
+   they need (Windows' come from evloop_iocp.h).  evl_op_statx is there where the C library declares
+   struct statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
 #define EVLOOP_HAS_FILE_OPS 1
 #if defined(__linux__) && defined(STATX_TYPE)
 #define EVLOOP_HAS_STATX 1
-#endif
 #endif
 #ifndef EVLOOP_HAS_STATX
 #define EVLOOP_HAS_STATX 0
@@ -539,6 +537,7 @@ typedef struct evl__os_loop {
 typedef pthread_t evl__os_thread;
 typedef pthread_mutex_t evl__os_mutex;
 typedef pthread_cond_t evl__os_cond;
+typedef struct iovec evl_iovec;     /* a buffer of a vectored file operation (Windows has its own) */
 #endif
 
 #if EVLOOP_HAS_FILE_OPS
@@ -897,8 +896,8 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
 EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb);
 EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset);
 EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf, size_t len, int64_t offset);
-EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
-EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset);
 EVLOOP_API int evl_op_fsync(evl_loop *loop, evl_op *op, int fd);
 EVLOOP_API int evl_op_fdatasync(evl_loop *loop, evl_op *op, int fd);
 EVLOOP_API int evl_op_openat(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mode);
@@ -2186,7 +2185,7 @@ EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf,
     return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_WRITE);
 }
 
-EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt,
+EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt,
                                 int64_t offset, unsigned char code) {
     int rc = evl__op_target(loop, op, fd, (void *)(uintptr_t)iov, (size_t)(iovcnt < 0 ? 0 : iovcnt), offset);
     if (rc < 0) return rc;
@@ -2194,11 +2193,11 @@ EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const struct
     return evl__op_queue(loop, op, code);
 }
 
-EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset) {
     return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_READV);
 }
 
-EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset) {
     return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_WRITEV);
 }
 
@@ -3131,7 +3130,8 @@ EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout) 
     for (;;) {
         if ((n = evl__os_transfer(fd, buf, NULL, len, &kind, ready)) != -EAGAIN) return n;
 #if EVLOOP_HAS_FILE_OPS
-        if (kind == EVL__FD_FILE) return evl_pread(fd, buf, len, EVL_OP_CURRENT, timeout);
+        /* only an OS layer whose evl_fd is the files' int descriptor says EVL__FD_FILE */
+        if (kind == EVL__FD_FILE) return evl_pread((int)fd, buf, len, EVL_OP_CURRENT, timeout);
 #endif
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
         ready = 1;
@@ -3150,7 +3150,7 @@ EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time ti
         ready = 0;                              /* a blocking descriptor waits before each write */
 #if EVLOOP_HAS_FILE_OPS
         if (kind == EVL__FD_FILE && n == -EAGAIN) {
-            n = evl_pwrite(fd, p + done, len - done, EVL_OP_CURRENT, evl__time_left(timeout, &deadline));
+            n = evl_pwrite((int)fd, p + done, len - done, EVL_OP_CURRENT, evl__time_left(timeout, &deadline));
             if (n == 0) n = -EIO;               /* a file that takes nothing would loop forever */
         }
 #endif
@@ -3615,7 +3615,7 @@ EVL__PRIVATE int evl__os_is_file(int fd) {
 /* Vectored transfers at an offset.  macOS declares preadv only from macOS 11 on: there the
    vector is transferred piece by piece, stopping at the first short piece. */
 EVL__PRIVATE ssize_t evl__os_vectored(const evl_op *op, int writing) {
-    const struct iovec *iov = (const struct iovec *)op->addr;
+    const evl_iovec *iov = (const evl_iovec *)op->addr;
     int count = (int)op->len;
 #if defined(__APPLE__)
     ssize_t total = 0, n;

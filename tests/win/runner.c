@@ -13,14 +13,15 @@
 #include <windows.h>
 
 extern const t_case loop_tests[], io_tests[], timer_tests[], async_tests[], safety_tests[], misuse_tests[],
-    fiber_tests[], iocp_tests[], iocp_internals_tests[];
+    fiber_tests[], files_tests[], files_responsive_tests[], iocp_tests[], iocp_internals_tests[];
 
 static const struct {
     const char *name;
     const t_case *tests;
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"timer", timer_tests},
               {"async", async_tests},   {"safety", safety_tests}, {"misuse", misuse_tests},
-              {"fiber", fiber_tests},   {"iocp", iocp_tests},     {"iocp_internals", iocp_internals_tests}};
+              {"fiber", fiber_tests},   {"files", files_tests},   {"files", files_responsive_tests},
+              {"iocp", iocp_tests},     {"iocp_internals", iocp_internals_tests}};
 
 int t_slow;
 int t_refused_errno;
