@@ -891,7 +891,9 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
    threads finish what they run and are joined, and no callback is called after it.  Regular files
    only go to the engines; readiness descriptors (sockets, pipes) work too but tie up a worker or
-   ring slot until data comes. */
+   ring slot until data comes.  The vectored forms take evl_iovec, which is struct iovec on POSIX.
+   On Windows (IOCP) descriptors are the C library's, the engines are workers and inline, openat
+   takes AT_FDCWD only (-ENOTSUP otherwise), and there is no statx: see evloop_iocp.h. */
 #define EVL_OP_CURRENT ((int64_t)-1)
 EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb);
 EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset);

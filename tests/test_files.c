@@ -6,6 +6,7 @@
    through --nosys for the other two).  Without it, the engine is whatever the machine offers.
    On Windows (the IOCP backend, under wine) the descriptors are the C library's, pipes are _pipe's,
    and what Windows cannot do is compiled out: directory descriptors, O_DIRECT, POSIX modes. */
+#define T_FILE_DESCRIPTORS 1                    /* on Windows: read, write, close and pipe on files */
 #include "t.h"
 
 #if EVLOOP_HAS_FILE_OPS
@@ -16,11 +17,6 @@
 
 #ifdef _WIN32
 #include <direct.h>
-#include <windows.h>
-#undef read                                     /* t.h makes them socket calls: here they are files' */
-#undef write
-#undef close
-#define pipe(fds) _pipe((fds), 65536, _O_BINARY)
 #define O_CLOEXEC O_NOINHERIT
 #define O_FILE O_BINARY                         /* the tests' own reads and writes: no newline translation */
 typedef DWORD thread_id;
@@ -37,11 +33,16 @@ static ssize_t pwrite(int fd, const void *buf, size_t len, off_t at) {
     return write(fd, buf, (unsigned)len);
 }
 
+/* Named after the process (a test that crashed may leave one behind: it is emptied and reused). */
+static void remove_dir(void);
 static char *make_temp_dir(char *path, size_t size, const char *tmp) {
     char base[MAX_PATH];
     (void)tmp;
     if (!GetTempPathA(sizeof base, base)) return NULL;
     snprintf(path, size, "%sevl-files-%lu", base, (unsigned long)GetCurrentProcessId());
+    if (_mkdir(path) == 0) return path;
+    if (errno != EEXIST) return NULL;
+    remove_dir();                                   /* path is dir_path */
     return _mkdir(path) == 0 ? path : NULL;
 }
 #else
@@ -86,7 +87,7 @@ static void remove_dir(void) {
 static void files_loop(evl_loop *loop) {
     const char *want = wanted_engine();
     CHECK(make_temp_dir(dir_path, sizeof dir_path, getenv("TMPDIR")) != NULL);
-    atexit(remove_dir);
+    t_at_exit(remove_dir);
     CHECK_EQ(evl_init(loop), 0);
     if (want && !strcmp(want, "workers")) CHECK_EQ(evl_workers_start(loop, workers, 4), 0);
     if (want && strcmp(evl_op_engine(loop), want) != 0) {

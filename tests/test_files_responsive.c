@@ -6,6 +6,7 @@
    environment variable EVL_TEST_FILE_ENGINE asks for ("workers" starts worker threads), or on
    whatever the machine offers; the reads that wait for data are skipped on the inline engine,
    which blocks the loop by design. */
+#define T_FILE_DESCRIPTORS 1                    /* on Windows: read, write, close and pipe on files */
 #include "t.h"
 
 #if EVLOOP_HAS_FILE_OPS
@@ -13,18 +14,13 @@
 #include <sys/stat.h>
 
 #ifdef _WIN32
-#include <windows.h>
-#undef read                                     /* t.h makes them socket calls: here they are files' */
-#undef write
-#undef close
-#define pipe(fds) _pipe((fds), 65536, _O_BINARY)
 
 /* A new file that is gone once closed. */
 static int temp_file(void) {
     char dir[MAX_PATH], path[MAX_PATH + 64];
     if (!GetTempPathA(sizeof dir, dir)) return -1;
     snprintf(path, sizeof path, "%sevl-responsive-%lu", dir, (unsigned long)GetCurrentProcessId());
-    return open(path, O_RDWR | O_CREAT | O_EXCL | O_BINARY | O_TEMPORARY, 0600);
+    return open(path, O_RDWR | O_CREAT | O_TRUNC | O_BINARY | O_TEMPORARY, 0600);
 }
 #else
 static int temp_file(void) {
