@@ -462,8 +462,10 @@ check-headers: check-headers-poll
 
 # ---- IOCP (Windows) -----------------------------------------------------------------------------
 # evloop_iocp.h built with mingw-w64 and run under wine: the headers warning-free with the strict
-# flags, the test suite (tests/win/runner.c runs the suites that build on Windows), the timer tests
-# on the millisecond fallback, and the echo example's client and server talking over loopback.
+# flags, the test suite (tests/win/runner.c runs the suites that build on Windows; its file
+# operations inline), the file suite again on worker threads (EVL_TEST_FILE_ENGINE, as check-files),
+# the timer tests on the millisecond fallback, and the echo example's client and server talking
+# over loopback.
 # EVL_TEST_SLOW: wine adds a server round trip to many calls, so timed checks get the bounds they
 # have under valgrind and qemu.
 
@@ -473,7 +475,8 @@ WIN_TARGET = x86_64-w64-windows-gnu
 WINE     = $(shell command -v wine64 || echo /usr/lib/wine/wine64)
 WINE_RUN = EVL_TEST_SLOW=1 WINEDEBUG=-all WINEPREFIX=$(CURDIR)/$(B)/wineprefix timeout 600 $(WINE)
 WIN_TEST_SRC = tests/impl.c tests/win/runner.c tests/win/test_iocp.c tests/win/test_iocp_internals.c tests/test_loop.c tests/test_io.c \
-           tests/test_timer.c tests/test_async.c tests/test_safety.c tests/test_misuse.c tests/test_fiber.c
+           tests/test_timer.c tests/test_async.c tests/test_safety.c tests/test_misuse.c tests/test_fiber.c \
+           tests/test_files.c tests/test_files_responsive.c
 WIN_DEPS = $(WIN_TEST_SRC) tests/t.h evloop.h evloop_iocp.h
 
 .PHONY: check-iocp check-iocp-headers
@@ -514,7 +517,9 @@ check-iocp: check-iocp-headers $(B)/iocp/test.exe $(B)/iocp/test-ms.exe $(B)/ioc
 	@echo "== IOCP backend under wine (a new prefix takes a few seconds once)"
 	$(WINE_RUN) $(B)/iocp/use-c99.exe
 	$(WINE_RUN) $(B)/iocp/use-c++11.exe
-	$(WINE_RUN) $(B)/iocp/test.exe
+	EVL_TEST_FILE_ENGINE=inline $(WINE_RUN) $(B)/iocp/test.exe
+	@echo "== IOCP: the file operations on worker threads"
+	EVL_TEST_FILE_ENGINE=workers $(WINE_RUN) $(B)/iocp/test.exe suite=files
 	@echo "== IOCP: timers and fiber sleeps on the millisecond fallback (no high-resolution timer)"
 	$(WINE_RUN) $(B)/iocp/test-ms.exe suite=timer sleep timer_due
 	@echo "== IOCP: the echo example, server and client over loopback"

@@ -133,8 +133,9 @@
                              completion port (-ENOTSOCK for other handles); high-resolution
                              waitable timer, else ms timeouts rounded up; console events as
                              SIGINT/SIGBREAK/SIGHUP only; children as process HANDLEs (status: the
-                             exit code); evl_backend_fd is -1.  Built with mingw-w64, tested under
-                             wine; link with -lws2_32
+                             exit code); evl_backend_fd is -1; file operations on worker threads
+                             or inline (openat with AT_FDCWD only, no statx).  Built with
+                             mingw-w64, tested under wine; link with -lws2_32
      poll     other POSIX    complete, reduced where poll() must be: ppoll (Linux, FreeBSD,
                              OpenBSD) or poll, eventfd or pipe wake-ups, SIGCHLD child watchers;
                              at most EVLOOP_POLL_MAX descriptors, evl_backend_fd is -1 (see
@@ -385,10 +386,11 @@
 #include <ucontext.h>
 #endif
 
-/* File operations (evl_op_*) need POSIX files and threads: everywhere but Windows, unless
-   EVLOOP_NO_FILE_OPS leaves them out.  evl_op_statx is there where the C library declares struct
-   statx (glibc 2.28, musl 1.2.5, with _GNU_SOURCE). */
-#if defined(_WIN32) || defined(EVLOOP_NO_FILE_OPS)
+/* File operations (evl_op_*) are there on every system unless EVLOOP_NO_FILE_OPS leaves them out:
+   worker threads and blocking calls are all they need (Windows' come from evloop_iocp.h).
+   evl_op_statx is there where the C library declares struct statx (glibc 2.28, musl 1.2.5, with
+   _GNU_SOURCE). */
+#ifdef EVLOOP_NO_FILE_OPS
 #define EVLOOP_HAS_FILE_OPS 0
 #else
 #define EVLOOP_HAS_FILE_OPS 1
@@ -546,6 +548,7 @@ typedef struct evl__os_loop {
 typedef pthread_t evl__os_thread;
 typedef pthread_mutex_t evl__os_mutex;
 typedef pthread_cond_t evl__os_cond;
+typedef struct iovec evl_iovec;     /* a buffer of a vectored file operation (Windows has its own) */
 #endif
 #endif
 
@@ -900,16 +903,18 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    evl_stop leaves operations running: their callbacks come in a later evl_run.
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
    threads finish what they run and are joined, and no callback is called after it (in a child
-   made by fork(), the parent's ring and threads are left alone).  Any
-   descriptor works, but on a socket or a pipe an operation waits for data, holding a worker thread
-   (or on io_uring a ring slot) meanwhile, and inline it would block the loop: io watchers and
-   fibers are for those. */
+   made by fork(), the parent's ring and threads are left alone).  Any descriptor works, but on a
+   socket or a pipe an operation waits for data, holding a worker thread (or on io_uring a ring
+   slot) meanwhile, and inline it would block the loop: io watchers and fibers are for those.  The
+   vectored forms take evl_iovec, which is struct iovec on POSIX.  On Windows (IOCP) descriptors are
+   the C library's, the engines are workers and inline, openat takes AT_FDCWD only (-ENOTSUP
+   otherwise), and there is no statx: see evloop_iocp.h. */
 #define EVL_OP_CURRENT ((int64_t)-1)
 EVLOOP_API void evl_op_init(evl_op *op, evl_op_cb cb);
 EVLOOP_API int evl_op_read(evl_loop *loop, evl_op *op, int fd, void *buf, size_t len, int64_t offset);
 EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf, size_t len, int64_t offset);
-EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
-EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset);
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset);
 EVLOOP_API int evl_op_fsync(evl_loop *loop, evl_op *op, int fd);
 EVLOOP_API int evl_op_fdatasync(evl_loop *loop, evl_op *op, int fd);
 EVLOOP_API int evl_op_openat(evl_loop *loop, evl_op *op, int dirfd, const char *path, int flags, unsigned mode);
@@ -2201,7 +2206,7 @@ EVLOOP_API int evl_op_write(evl_loop *loop, evl_op *op, int fd, const void *buf,
     return rc < 0 ? rc : evl__op_queue(loop, op, EVL__DO_WRITE);
 }
 
-EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt,
+EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt,
                                 int64_t offset, unsigned char code) {
     int rc = evl__op_target(loop, op, fd, (void *)(uintptr_t)iov, (size_t)(iovcnt < 0 ? 0 : iovcnt), offset);
     if (rc < 0) return rc;
@@ -2209,11 +2214,11 @@ EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const struct
     return evl__op_queue(loop, op, code);
 }
 
-EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+EVLOOP_API int evl_op_readv(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset) {
     return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_READV);
 }
 
-EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+EVLOOP_API int evl_op_writev(evl_loop *loop, evl_op *op, int fd, const evl_iovec *iov, int iovcnt, int64_t offset) {
     return evl__op_vector(loop, op, fd, iov, iovcnt, offset, EVL__DO_WRITEV);
 }
 
@@ -3151,7 +3156,8 @@ EVLOOP_API ssize_t evl_read(evl_fd fd, void *buf, size_t len, evl_time timeout) 
     for (;;) {
         if ((n = evl__os_transfer(fd, buf, NULL, len, &kind, ready)) != -EAGAIN) return n;
 #if EVLOOP_HAS_FILE_OPS
-        if (kind == EVL__FD_FILE) return evl_pread(fd, buf, len, EVL_OP_CURRENT, timeout);
+        /* only an OS layer whose evl_fd is the files' int descriptor says EVL__FD_FILE */
+        if (kind == EVL__FD_FILE) return evl_pread((int)fd, buf, len, EVL_OP_CURRENT, timeout);
 #endif
         if ((rc = evl_wait(fd, EVL_READ, evl__time_left(timeout, &deadline))) < 0) return rc;
         ready = 1;
@@ -3170,7 +3176,7 @@ EVLOOP_API int evl_write_all(evl_fd fd, const void *buf, size_t len, evl_time ti
         ready = 0;                              /* a blocking descriptor waits before each write */
 #if EVLOOP_HAS_FILE_OPS
         if (kind == EVL__FD_FILE && n == -EAGAIN) {
-            n = evl_pwrite(fd, p + done, len - done, EVL_OP_CURRENT, evl__time_left(timeout, &deadline));
+            n = evl_pwrite((int)fd, p + done, len - done, EVL_OP_CURRENT, evl__time_left(timeout, &deadline));
             if (n == 0) n = -EIO;               /* a file that takes nothing would loop forever */
         }
 #endif
@@ -3659,7 +3665,7 @@ EVL__PRIVATE int evl__os_is_file(int fd) {
 /* Vectored transfers at an offset.  macOS declares preadv only from macOS 11 on: there the
    vector is transferred piece by piece, stopping at the first short piece. */
 EVL__PRIVATE ssize_t evl__os_vectored(const evl_op *op, int writing) {
-    const struct iovec *iov = (const struct iovec *)op->addr;
+    const evl_iovec *iov = (const evl_iovec *)op->addr;
     int count = (int)op->len;
 #if defined(__APPLE__)
     ssize_t total = 0, n;

@@ -27,7 +27,16 @@
      evl_backend_fd      -1: a completion port cannot be waited on by another loop.
      fibers              the x86_64 Windows switch of evloop.h; evl_read, evl_write, evl_accept and
                          evl_connect work on sockets, which they make non-blocking (Windows cannot
-                         tell whether a socket is).
+                         tell whether a socket is); evl_pread and evl_pwrite on files.
+     file operations     the workers and inline engines (no io_uring): CreateThread workers under an
+                         SRWLOCK, completing on the loop through the port's wake-up.  Descriptors
+                         are the C library's; a transfer at an offset is ReadFile/WriteFile with an
+                         OVERLAPPED offset (the file position put back afterwards: unspecified
+                         while several run on one descriptor at once), at EVL_OP_CURRENT _read/
+                         _write; fsync and fdatasync are FlushFileBuffers; openat is _wopen of a
+                         UTF-8 path, always O_BINARY, with AT_FDCWD only (-ENOTSUP otherwise);
+                         fstat is the C library's; no statx; readv/writev take evl_iovec, one
+                         piece at a time.
    Every loop calls WSAStartup in evl_init and WSACleanup in evl_deinit.  Waits are alertable, so
    APCs queued to the loop's thread run inside evl_run.
 */
@@ -39,6 +48,7 @@
 #include <windows.h>
 #include <signal.h>
 #include <sys/types.h>                  /* ssize_t */
+#include <sys/stat.h>                   /* struct stat, for evl_op_fstat */
 
 /* The console events as signals, numbered as libuv numbers them where the C library has no name. */
 #ifndef SIGHUP
@@ -114,6 +124,27 @@ typedef struct evl__os_loop {
     int unused;                     /* console events need nothing per loop */
 } evl__os_loop;
 
+/* File operations: the worker threads, their lock, and what the API's declarations name. */
+typedef struct evl__os_thread {
+    HANDLE handle;
+    void *(*fn)(void *);
+    void *arg;
+} evl__os_thread;
+typedef SRWLOCK evl__os_mutex;
+typedef CONDITION_VARIABLE evl__os_cond;
+
+/* The C library has no struct iovec: a buffer of evl_op_readv and evl_op_writev has the same
+   members as the POSIX one. */
+typedef struct evl_iovec {
+    void *iov_base;
+    size_t iov_len;
+} evl_iovec;
+
+/* evl_op_openat takes AT_FDCWD only (relative paths from the current directory). */
+#ifndef AT_FDCWD
+#define AT_FDCWD (-100)
+#endif
+
 #endif /* EVLOOP_IOCP_H */
 
 /* ---- Implementation (second inclusion, from the end of evloop.h) ----------------------------- */
@@ -122,6 +153,8 @@ typedef struct evl__os_loop {
 
 #include <winternl.h>
 #include <limits.h>
+#include <io.h>                         /* _get_osfhandle, _wopen, _close */
+#include <fcntl.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -370,6 +403,159 @@ EVL__PRIVATE int evl__os_socket_error(evl_fd fd) {
     return err ? evl__iocp_errno((DWORD)err) : 0;
 }
 #endif /* EVLOOP_HAS_FIBERS */
+
+#if EVLOOP_HAS_FILE_OPS
+/* ---- >>os windows: threads and blocking file operations (the worker and inline engines) ------- */
+/* A file operation's descriptor is the C library's (from _open, _wopen or evl_op_openat); the
+   transfers go to its HANDLE. */
+
+EVL__PRIVATE DWORD WINAPI evl__iocp_thread_main(LPVOID arg) {
+    evl__os_thread *t = (evl__os_thread *)arg;
+    t->fn(t->arg);
+    return 0;
+}
+
+/* t stays where it is (the caller's evl_worker) until joined: the new thread reads fn and arg there. */
+EVL__PRIVATE int evl__os_thread_start(evl__os_thread *t, void *(*fn)(void *), void *arg) {
+    t->fn = fn;
+    t->arg = arg;
+    t->handle = CreateThread(NULL, 0, evl__iocp_thread_main, t, 0, NULL);
+    return t->handle ? 0 : evl__iocp_errno(GetLastError());
+}
+
+EVL__PRIVATE void evl__os_thread_join(evl__os_thread t) {
+    WaitForSingleObject(t.handle, INFINITE);
+    CloseHandle(t.handle);
+}
+
+/* Console events come on a thread of their own: there is no mask to set. */
+EVL__PRIVATE void evl__os_thread_block_signals(void) {}
+
+EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c) {
+    InitializeSRWLock(m);
+    InitializeConditionVariable(c);
+    return 0;
+}
+
+EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c) {
+    (void)m;                                /* slim locks hold no resources */
+    (void)c;
+}
+
+EVL__PRIVATE void evl__os_lock(evl__os_mutex *m) { AcquireSRWLockExclusive(m); }
+EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m) { ReleaseSRWLockExclusive(m); }
+EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c) { WakeAllConditionVariable(c); }
+
+/* The descriptor's handle, or NULL for a number the C library has no file for (asked before the
+   library is, whose checks may end the process on a bad descriptor). */
+EVL__PRIVATE HANDLE evl__iocp_file_handle(int fd) {
+    intptr_t h;
+    if (fd < 0) return NULL;
+    h = _get_osfhandle(fd);
+    return h == -1 || h == -2 ? NULL : (HANDLE)h;
+}
+
+EVL__PRIVATE EVL__UNUSED int evl__os_is_file(int fd) {
+    HANDLE h = evl__iocp_file_handle(fd);
+    return h && GetFileType(h) == FILE_TYPE_DISK;
+}
+
+/* A file error as a negative errno.  A handle without the access a transfer needs is -EBADF, as
+   POSIX says of a descriptor not open for reading or writing. */
+EVL__PRIVATE int evl__iocp_file_errno(DWORD err, int transfer) {
+    switch (err) {
+    case ERROR_FILE_NOT_FOUND: case ERROR_PATH_NOT_FOUND: case ERROR_INVALID_DRIVE: return -ENOENT;
+    case ERROR_FILE_EXISTS: case ERROR_ALREADY_EXISTS: return -EEXIST;
+    case ERROR_DISK_FULL: case ERROR_HANDLE_DISK_FULL: return -ENOSPC;
+    case ERROR_WRITE_PROTECT: return -EROFS;
+    case ERROR_NEGATIVE_SEEK: case ERROR_INVALID_FUNCTION: return -EINVAL;
+    case ERROR_DIRECTORY: return -ENOTDIR;
+    case ERROR_FILENAME_EXCED_RANGE: return -ENAMETOOLONG;
+    case ERROR_SHARING_VIOLATION: case ERROR_LOCK_VIOLATION: return -EBUSY;
+    case ERROR_OPERATION_ABORTED: return -ECANCELED;
+    case ERROR_BROKEN_PIPE: return -EPIPE;
+    case ERROR_ACCESS_DENIED: return transfer ? -EBADF : -EACCES;
+    default: return evl__iocp_errno(err);
+    }
+}
+
+/* One transfer at offset, or at the file position (EVL_OP_CURRENT: by the C library, which knows
+   the descriptor's O_APPEND).  A synchronous handle moves its file position even when told an
+   offset, so the position is put back afterwards, as pread and pwrite leave it. */
+EVL__PRIVATE ssize_t evl__iocp_transfer(int fd, void *buf, size_t len, int64_t offset, int writing) {
+    HANDLE h = evl__iocp_file_handle(fd);
+    DWORD chunk = len > 0x7ffff000u ? 0x7ffff000u : (DWORD)len, done = 0;
+    LARGE_INTEGER zero, position;
+    OVERLAPPED at;
+    BOOL ok;
+    if (!h) return -EBADF;
+    if (offset == EVL_OP_CURRENT) {
+        int n = writing ? _write(fd, buf, (unsigned)chunk) : _read(fd, buf, (unsigned)chunk);
+        return n < 0 ? -errno : (ssize_t)n;
+    }
+    zero.QuadPart = 0;
+    if (!SetFilePointerEx(h, zero, &position, FILE_CURRENT)) return evl__iocp_file_errno(GetLastError(), 1);
+    memset(&at, 0, sizeof at);
+    at.Offset = (DWORD)((uint64_t)offset & 0xffffffffu);
+    at.OffsetHigh = (DWORD)((uint64_t)offset >> 32);
+    ok = writing ? WriteFile(h, buf, chunk, &done, &at) : ReadFile(h, buf, chunk, &done, &at);
+    SetFilePointerEx(h, position, NULL, FILE_BEGIN);
+    if (ok) return (ssize_t)done;
+    if (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE) return 0;   /* end of file */
+    return evl__iocp_file_errno(GetLastError(), 1);
+}
+
+/* Piece by piece, stopping at the first short piece, as readv and writev end there too. */
+EVL__PRIVATE ssize_t evl__iocp_vectored(const evl_op *op, int writing) {
+    const evl_iovec *iov = (const evl_iovec *)op->addr;
+    ssize_t total = 0, n;
+    size_t i;
+    for (i = 0; i < op->len; i++) {
+        int64_t at = op->offset == EVL_OP_CURRENT ? EVL_OP_CURRENT : op->offset + (int64_t)total;
+        n = evl__iocp_transfer(op->fd, iov[i].iov_base, iov[i].iov_len, at, writing);
+        if (n < 0) return total > 0 ? total : n;
+        total += n;
+        if ((size_t)n < iov[i].iov_len) break;
+    }
+    return total;
+}
+
+/* The path is UTF-8; the descriptor is binary (no newline translation), as POSIX ones are.  Only
+   AT_FDCWD: a descriptor cannot name a directory on Windows. */
+EVL__PRIVATE ssize_t evl__iocp_open(const evl_op *op) {
+    wchar_t path[4096];
+    int fd;
+    if (op->fd != AT_FDCWD) return -ENOTSUP;
+    if (!MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, (const char *)op->addr, -1, path, 4096))
+        return GetLastError() == ERROR_INSUFFICIENT_BUFFER ? -ENAMETOOLONG : -EINVAL;
+    fd = _wopen(path, op->flags | _O_BINARY, (int)(op->mode & (_S_IREAD | _S_IWRITE)));
+    return fd < 0 ? -errno : fd;
+}
+
+EVL__PRIVATE ssize_t evl__os_op_run(evl_op *op) {
+    HANDLE h;
+    switch (op->code) {
+    case EVL__DO_WORK: return op->fn(op, op->addr);
+    case EVL__DO_READ: return evl__iocp_transfer(op->fd, op->addr, op->len, op->offset, 0);
+    case EVL__DO_WRITE: return evl__iocp_transfer(op->fd, op->addr, op->len, op->offset, 1);
+    case EVL__DO_READV: return evl__iocp_vectored(op, 0);
+    case EVL__DO_WRITEV: return evl__iocp_vectored(op, 1);
+    case EVL__DO_FSYNC:
+    case EVL__DO_FDATASYNC:
+        if (!(h = evl__iocp_file_handle(op->fd))) return -EBADF;
+        return FlushFileBuffers(h) ? 0 : evl__iocp_file_errno(GetLastError(), 0);
+    case EVL__DO_OPENAT: return evl__iocp_open(op);
+    case EVL__DO_CLOSE:
+        if (!evl__iocp_file_handle(op->fd)) return -EBADF;
+        return _close(op->fd) == 0 ? 0 : -errno;
+    case EVL__DO_FSTAT:
+        if (!evl__iocp_file_handle(op->fd)) return -EBADF;
+        return fstat(op->fd, (struct stat *)op->out) == 0 ? 0 : -errno;
+    default: return -EINVAL;
+    }
+}
+#endif /* EVLOOP_HAS_FILE_OPS */
 
 /* ---- >>backend iocp --------------------------------------------------------------------------- */
 

@@ -50,18 +50,26 @@ static const struct {
 int t_slow;
 int t_refused_errno;
 static int result_fd = -1;                      /* the child tells the runner why it failed */
+static void (*at_exit)(void);
+
+void t_at_exit(void (*fn)(void)) { at_exit = fn; }
+
+static void end_test(int code) {
+    if (at_exit) at_exit();
+    _exit(code);
+}
 
 void t_fail(const char *file, int line, const char *what, const char *detail) {
     char msg[512];
     int n = snprintf(msg, sizeof msg, "%s:%d: CHECK(%s)%s%s", file, line, what, detail ? " -> " : "",
                      detail ? detail : "");
     if (result_fd >= 0 && n > 0) (void)!write(result_fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    _exit(1);
+    end_test(1);
 }
 
 void t_skip(const char *reason) {
     if (result_fd >= 0) (void)!write(result_fd, reason, strlen(reason));
-    _exit(77);
+    end_test(77);
 }
 
 evl_time t_clock(void) {
@@ -332,7 +340,7 @@ static int run_one(const t_case *tc, int timeout) {
         result_fd = pipefd[1];
         alarm((unsigned)timeout);
         tc->fn();
-        _exit(0);
+        end_test(0);
     }
     setpgid(pid, pid);                          /* either side may get there first */
     close(pipefd[1]);

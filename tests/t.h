@@ -70,8 +70,8 @@
 #include <sys/socket.h>
 #endif
 
-/* T_POSIX is 1 where the POSIX-only tests build (fork, pipes, signals, files, descriptors of every
-   kind); on Windows (the IOCP backend, under wine) it is 0 and they are compiled out.  There a
+/* T_POSIX is 1 where the POSIX-only tests build (fork, pipes, signals, directories, descriptors of
+   every kind); on Windows (the IOCP backend, under wine) it is 0 and they are compiled out.  There a
    "pipe" from t_pipe is a connected pair of loopback TCP sockets, and read, write and close on
    the tests' descriptors are recv, send and closesocket (t_sock_read and friends), so the tests
    that only need a byte stream run unchanged. */
@@ -91,6 +91,9 @@ typedef struct t_case {
 
 void t_fail(const char *file, int line, const char *what, const char *detail);
 void t_skip(const char *reason);
+/* fn runs when the test ends, however it ends (passed, failed or skipped): the test process ends
+   with _exit, which runs no atexit handler.  One per test. */
+void t_at_exit(void (*fn)(void));
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -185,9 +188,15 @@ int t_still_mapped(void *p, size_t len);       /* whether a fiber stack is still
 ssize_t t_sock_read(evl_fd fd, void *buf, size_t len);
 ssize_t t_sock_write(evl_fd fd, const void *buf, size_t len);
 int t_sock_close(evl_fd fd);
+#ifdef T_FILE_DESCRIPTORS
+/* A suite of file operations (defines this before including t.h): its descriptors are the C
+   library's, and its pipes _pipe's. */
+#define pipe(fds) _pipe((fds), 65536, _O_BINARY)
+#else
 #define read(fd, buf, len) t_sock_read((evl_fd)(fd), (buf), (len))
 #define write(fd, buf, len) t_sock_write((evl_fd)(fd), (buf), (len))
 #define close(fd) t_sock_close((evl_fd)(fd))
+#endif
 int t_sched_yield(void);
 #define sched_yield() t_sched_yield()
 #endif

@@ -3,21 +3,66 @@
    variable EVL_TEST_FILE_ENGINE ("io_uring", "workers" or "inline") says which engine the run
    must use: "workers" starts four worker threads in every test, and each test checks that
    evl_op_engine agrees (make check-files runs the suite once per engine, refusing io_uring_setup
-   through --nosys for the other two).  Without it, the engine is whatever the machine offers. */
+   through --nosys for the other two).  Without it, the engine is whatever the machine offers.
+   On Windows (the IOCP backend, under wine) the descriptors are the C library's, pipes are _pipe's,
+   and what Windows cannot do is compiled out: directory descriptors, O_DIRECT, POSIX modes. */
+#define T_FILE_DESCRIPTORS 1                    /* on Windows: read, write, close and pipe on files */
 #include "t.h"
 
-#if T_POSIX && EVLOOP_HAS_FILE_OPS
+#if EVLOOP_HAS_FILE_OPS
 
 #include <dirent.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#ifdef _WIN32
+#include <direct.h>
+#define O_CLOEXEC O_NOINHERIT
+#define O_FILE O_BINARY                         /* the tests' own reads and writes: no newline translation */
+typedef DWORD thread_id;
+static thread_id this_thread(void) { return GetCurrentThreadId(); }
+static int same_thread(thread_id a, thread_id b) { return a == b; }
+
+/* Windows has no pread and pwrite: the tests' own checks go through the file position. */
+static ssize_t pread(int fd, void *buf, size_t len, off_t at) {
+    if (lseek(fd, at, SEEK_SET) != at) return -1;
+    return read(fd, buf, (unsigned)len);
+}
+static ssize_t pwrite(int fd, const void *buf, size_t len, off_t at) {
+    if (lseek(fd, at, SEEK_SET) != at) return -1;
+    return write(fd, buf, (unsigned)len);
+}
+
+/* Named after the process (a test that crashed may leave one behind: it is emptied and reused). */
+static void remove_dir(void);
+static char *make_temp_dir(char *path, size_t size, const char *tmp) {
+    char base[MAX_PATH];
+    (void)tmp;
+    if (!GetTempPathA(sizeof base, base)) return NULL;
+    snprintf(path, size, "%sevl-files-%lu", base, (unsigned long)GetCurrentProcessId());
+    if (_mkdir(path) == 0) return path;
+    if (errno != EEXIST) return NULL;
+    remove_dir();                                   /* path is dir_path */
+    return _mkdir(path) == 0 ? path : NULL;
+}
+#else
+#include <pthread.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#define O_FILE 0
+typedef pthread_t thread_id;
+static thread_id this_thread(void) { return pthread_self(); }
+static int same_thread(thread_id a, thread_id b) { return pthread_equal(a, b); }
+
+static char *make_temp_dir(char *path, size_t size, const char *tmp) {
+    snprintf(path, size, "%s/evl-files-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+    return mkdtemp(path);
+}
+#endif
 
 /* ---- Set-up ------------------------------------------------------------------------------------ */
 
-static char dir_path[64];
+static char dir_path[320];
 static evl_worker workers[4];
 
 static const char *wanted_engine(void) {
@@ -28,7 +73,7 @@ static const char *wanted_engine(void) {
 static void remove_dir(void) {
     DIR *d = opendir(dir_path);
     struct dirent *e;
-    char path[320];
+    char path[640];
     if (!d) return;
     while ((e = readdir(d)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -42,10 +87,8 @@ static void remove_dir(void) {
 /* A loop on the engine the run asks for, and a fresh temporary directory (removed at exit). */
 static void files_loop(evl_loop *loop) {
     const char *want = wanted_engine();
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir_path, sizeof dir_path, "%s/evl-files-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-    CHECK(mkdtemp(dir_path) != NULL);
-    atexit(remove_dir);
+    CHECK(make_temp_dir(dir_path, sizeof dir_path, getenv("TMPDIR")) != NULL);
+    t_at_exit(remove_dir);
     CHECK_EQ(evl_init(loop), 0);
     if (want && !strcmp(want, "workers")) CHECK_EQ(evl_workers_start(loop, workers, 4), 0);
     if (want && strcmp(evl_op_engine(loop), want) != 0) {
@@ -58,10 +101,10 @@ static void files_loop(evl_loop *loop) {
 static int on_engine(const evl_loop *loop, const char *name) { return !strcmp(evl_op_engine(loop), name); }
 
 static int make_file(const char *name, int flags) {
-    char path[160];
+    char path[400];
     int fd;
     snprintf(path, sizeof path, "%s/%s", dir_path, name);
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | flags, 0600);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_FILE | flags, 0600);
     return fd < 0 ? -errno : fd;
 }
 
@@ -69,7 +112,7 @@ static int make_file(const char *name, int flags) {
 typedef struct seen_op {
     int calls;
     ssize_t result;
-    pthread_t thread;
+    thread_id thread;
 } seen_op;
 
 static void record_op(evl_loop *loop, evl_op *op, ssize_t result) {
@@ -77,7 +120,7 @@ static void record_op(evl_loop *loop, evl_op *op, ssize_t result) {
     (void)loop;
     s->calls++;
     s->result = result;
-    s->thread = pthread_self();
+    s->thread = this_thread();
 }
 
 /* Runs the loop until every given record has been called back (evl_run returns once nothing is
@@ -256,7 +299,7 @@ static void files_vectored_read_and_write(void) {
     evl_op op;
     seen_op s;
     char a[3], b[5], c[2], back[10];
-    struct iovec out[3], in[3];
+    evl_iovec out[3], in[3];                        /* struct iovec on POSIX */
     int fd;
     files_loop(&loop);
     CHECK((fd = make_file("vec", 0)) >= 0);
@@ -293,13 +336,24 @@ static void files_open_sync_stat_close(void) {
     evl_op op;
     seen_op s;
     struct stat st;
+    char name[400];
     int dirfd, fd;
     files_loop(&loop);
-    CHECK((dirfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
     evl_op_init(&op, record_op);
     op.data = &s;
+#if T_POSIX
+    CHECK((dirfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+    snprintf(name, sizeof name, "opened");
+#else
+    dirfd = AT_FDCWD;                               /* Windows has no directory descriptors */
+    snprintf(name, sizeof name, "%s/opened", dir_path);
     memset(&s, 0, sizeof s);
-    CHECK_EQ(evl_op_openat(&loop, &op, dirfd, "opened", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640), 0);
+    CHECK_EQ(evl_op_openat(&loop, &op, 0, name, O_RDWR | O_CREAT, 0640), 0);
+    run_until_done(&loop, &s, 1);
+    CHECK_EQ(s.result, -ENOTSUP);
+#endif
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(evl_op_openat(&loop, &op, dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640), 0);
     run_until_done(&loop, &s, 1);
     CHECK(s.result >= 0);
     fd = (int)s.result;
@@ -318,7 +372,11 @@ static void files_open_sync_stat_close(void) {
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, 0);
     CHECK_EQ(st.st_size, 5);
+#if T_POSIX
     CHECK((st.st_mode & 0777) == 0640);
+#else
+    CHECK((st.st_mode & S_IFMT) == S_IFREG);       /* no POSIX permission bits there */
+#endif
 #if EVLOOP_HAS_STATX
     {
         struct statx sx;
@@ -332,20 +390,24 @@ static void files_open_sync_stat_close(void) {
     }
 #endif
     memset(&s, 0, sizeof s);
-    CHECK_EQ(evl_op_openat(&loop, &op, dirfd, "opened", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640), 0);
+    CHECK_EQ(evl_op_openat(&loop, &op, dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640), 0);
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, -EEXIST);
     memset(&s, 0, sizeof s);
     CHECK_EQ(evl_op_close(&loop, &op, fd), 0);
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, 0);
+#if T_POSIX
     CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+#endif
     memset(&s, 0, sizeof s);
     CHECK_EQ(evl_op_close(&loop, &op, fd), 0);
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, -EBADF);
     evl_deinit(&loop);
+#if T_POSIX
     close(dirfd);
+#endif
 }
 
 /* ---- Errors ------------------------------------------------------------------------------------------ */
@@ -357,13 +419,21 @@ static void files_errors_come_through_the_callback(void) {
     char buf[64];
     int dirfd, rdonly, i;
     files_loop(&loop);
+#if T_POSIX
     CHECK((dirfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+#else
+    {                                               /* no directory descriptors: a write-only file */
+        char path[400];
+        snprintf(path, sizeof path, "%s/wo", dir_path);
+        CHECK((dirfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0);
+    }
+#endif
     CHECK((rdonly = make_file("ro", 0)) >= 0);
     close(rdonly);
     {
-        char path[160];
+        char path[400];
         snprintf(path, sizeof path, "%s/ro", dir_path);
-        CHECK((rdonly = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+        CHECK((rdonly = open(path, O_RDONLY | O_CLOEXEC | O_FILE)) >= 0);
     }
     memset(s, 0, sizeof s);
     memset(buf, 0, sizeof buf);
@@ -377,7 +447,7 @@ static void files_errors_come_through_the_callback(void) {
     CHECK_EQ(evl_op_read(&loop, &op[3], rdonly, buf, sizeof buf, -5), -EINVAL); /* refused at the start */
     run_until_done(&loop, s, 3);
     CHECK_EQ(s[0].result, -EBADF);
-    CHECK_EQ(s[1].result, -EISDIR);
+    CHECK_EQ(s[1].result, T_POSIX ? -EISDIR : -EBADF);
     CHECK_EQ(s[2].result, -EBADF);
     CHECK_EQ(s[3].calls, 0);
     evl_deinit(&loop);
@@ -393,10 +463,11 @@ static void files_misaligned_direct_io_is_einval(void) {
     seen_op s;
     unsigned char *mem = NULL;
     int fd;
-#ifndef O_DIRECT
-    t_skip("no O_DIRECT on this system (macOS has F_NOCACHE, which sets no alignment rule)");
-#define O_DIRECT 0
-#endif
+#if !defined(O_DIRECT) || !T_POSIX
+    t_skip("no O_DIRECT on this system (macOS has F_NOCACHE, which sets no alignment rule; Windows "
+           "has FILE_FLAG_NO_BUFFERING, which its C library cannot ask for)");
+    (void)loop, (void)op, (void)s, (void)mem, (void)fd;
+#else
     files_loop(&loop);
     fd = make_file("direct", O_DIRECT);
     if (fd == -EINVAL) t_skip("the temporary directory's file system refuses O_DIRECT");
@@ -417,6 +488,7 @@ static void files_misaligned_direct_io_is_einval(void) {
     evl_deinit(&loop);
     close(fd);
     free(mem);
+#endif
 }
 
 /* ---- Callbacks ----------------------------------------------------------------------------------------- */
@@ -440,7 +512,7 @@ static void files_callback_never_from_the_start_call(void) {
     CHECK_EQ(s.calls, 1);
     CHECK_EQ(s.result, 0);
     CHECK_EQ(evl_op_active(&op), 0);
-    CHECK(pthread_equal(s.thread, pthread_self()));
+    CHECK(same_thread(s.thread, this_thread()));
     evl_deinit(&loop);
     close(fd);
 }
@@ -598,7 +670,9 @@ static void files_deinit_with_operations_in_flight(void) {
     CHECK_EQ(write(p[1], "x", 1), 1); /* the cancelled read took nothing */
     {
         char c;
+#if T_POSIX
         t_set_nonblocking(p[0]);
+#endif
         CHECK_EQ(read(p[0], &c, 1), 1);
     }
     free(s);
@@ -607,6 +681,7 @@ static void files_deinit_with_operations_in_flight(void) {
     close(p[1]);
 }
 
+#if T_POSIX
 /* A child made by fork() may evl_deinit the loop it inherited: the parent's ring and worker
    threads are not its own, so it neither cancels nor joins them, and the parent's operation still
    completes. */
@@ -641,13 +716,14 @@ static void files_forked_child_deinit_leaves_the_parents_operations(void) {
     close(p[0]);
     close(p[1]);
 }
+#endif
 
 /* ---- Offloaded work ---------------------------------------------------------------------------------- */
 
-static pthread_t work_thread;
+static thread_id work_thread;
 static ssize_t square(evl_op *op, void *arg) {
     (void)op;
-    work_thread = pthread_self();
+    work_thread = this_thread();
     return (ssize_t)(intptr_t)arg * (ssize_t)(intptr_t)arg;
 }
 
@@ -663,11 +739,9 @@ static void files_work_runs_and_reports(void) {
     CHECK_EQ(evl_op_work(&loop, &op, square, NULL), -EALREADY);
     run_until_done(&loop, &s, 1);
     CHECK_EQ(s.result, 144);
-    CHECK(pthread_equal(s.thread, pthread_self()));
-    if (wanted_engine() && !strcmp(wanted_engine(), "workers"))
-        CHECK(!pthread_equal(work_thread, pthread_self()));
-    else
-        CHECK(pthread_equal(work_thread, pthread_self())); /* inline without workers */
+    CHECK(same_thread(s.thread, this_thread()));
+    if (wanted_engine() && !strcmp(wanted_engine(), "workers")) CHECK(!same_thread(work_thread, this_thread()));
+    else CHECK(same_thread(work_thread, this_thread()));   /* inline without workers */
     CHECK_EQ(evl_op_work(&loop, &op, NULL, NULL), -EINVAL);
     evl_deinit(&loop);
 }
@@ -750,16 +824,26 @@ static struct {
     int done;
 } fib;
 
+/* evl_read and evl_write take a file on POSIX; on Windows, where an evl_fd is a socket, the same
+   transfers at the file position are evl_pread and evl_pwrite's. */
+#if T_POSIX
+#define file_read(fd, buf, len, timeout) evl_read((fd), (buf), (len), (timeout))
+#define file_write(fd, buf, len, timeout) evl_write((fd), (buf), (len), (timeout))
+#else
+#define file_read(fd, buf, len, timeout) evl_pread((fd), (buf), (len), EVL_OP_CURRENT, (timeout))
+#define file_write(fd, buf, len, timeout) evl_pwrite((fd), (buf), (len), EVL_OP_CURRENT, (timeout))
+#endif
+
 static void fiber_file_io(void *arg) {
     char buf[32];
     (void)arg;
     fib.results[0] = evl_pwrite(fib.fd, "hello, file", 11, 1000, EVL_SEC(10));
     fib.results[1] = evl_pread(fib.fd, buf, sizeof buf, 1000, EVL_SEC(10));
     fib.results[2] = memcmp(buf, "hello, file", 11) == 0;
-    fib.results[3] = evl_write(fib.fd, "abc", 3, EVL_SEC(10)); /* at the position: 0 */
+    fib.results[3] = file_write(fib.fd, "abc", 3, EVL_SEC(10));     /* at the position: 0 */
     fib.results[4] = lseek(fib.fd, 0, SEEK_CUR);
     lseek(fib.fd, 1000, SEEK_SET);
-    fib.results[5] = evl_read(fib.fd, buf, 5, EVL_SEC(10));
+    fib.results[5] = file_read(fib.fd, buf, 5, EVL_SEC(10));
     fib.results[6] = memcmp(buf, "hello", 5) == 0 && lseek(fib.fd, 0, SEEK_CUR) == 1005;
     fib.done = 1;
 }
@@ -883,7 +967,9 @@ const t_case files_tests[] = {T(files_random_offsets_byte_exact),
                               T(files_cancel_before_submission),
                               T(files_cancel_running_operation),
                               T(files_deinit_with_operations_in_flight),
+#if T_POSIX
                               T(files_forked_child_deinit_leaves_the_parents_operations),
+#endif
                               T(files_work_runs_and_reports),
                               T(files_work_cancel_while_queued),
                               T(files_workers_stop_cancels_the_queue),

@@ -6,11 +6,30 @@
    environment variable EVL_TEST_FILE_ENGINE asks for ("workers" starts worker threads), or on
    whatever the machine offers; the reads that wait for data are skipped on the inline engine,
    which blocks the loop by design. */
+#define T_FILE_DESCRIPTORS 1                    /* on Windows: read, write, close and pipe on files */
 #include "t.h"
 
-#if T_POSIX && EVLOOP_HAS_FILE_OPS
+#if EVLOOP_HAS_FILE_OPS
 
 #include <sys/stat.h>
+
+#ifdef _WIN32
+
+/* A new file that is gone once closed. */
+static int temp_file(void) {
+    char dir[MAX_PATH], path[MAX_PATH + 64];
+    if (!GetTempPathA(sizeof dir, dir)) return -1;
+    snprintf(path, sizeof path, "%sevl-responsive-%lu", dir, (unsigned long)GetCurrentProcessId());
+    return open(path, O_RDWR | O_CREAT | O_TRUNC | O_BINARY | O_TEMPORARY, 0600);
+}
+#else
+static int temp_file(void) {
+    char path[] = "/tmp/evl-files-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) unlink(path);
+    return fd;
+}
+#endif
 
 static evl_worker workers[2];
 
@@ -154,14 +173,12 @@ static void read_random_blocks(void *arg) {
 
 static void four_fibers_reading_a_file_have_their_reads_in_flight_together(void) {
     static unsigned char block[BLOCK];
-    char path[] = "/tmp/evl-files-XXXXXX";
     evl_loop loop;
     evl_fiber readers[4];
     int b, i;
     init_on_engine(&loop);
-    file_fd = mkstemp(path);
+    file_fd = temp_file();
     CHECK(file_fd >= 0);
-    unlink(path);
     for (b = 0; b < FILE_BLOCKS; b++) {
         for (i = 0; i < BLOCK; i++) block[i] = expected_byte(b, i);
         CHECK_EQ(write(file_fd, block, BLOCK), BLOCK);

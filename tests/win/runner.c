@@ -13,18 +13,27 @@
 #include <windows.h>
 
 extern const t_case loop_tests[], io_tests[], timer_tests[], async_tests[], safety_tests[], misuse_tests[],
-    fiber_tests[], iocp_tests[], iocp_internals_tests[];
+    fiber_tests[], files_tests[], files_responsive_tests[], iocp_tests[], iocp_internals_tests[];
 
 static const struct {
     const char *name;
     const t_case *tests;
 } suites[] = {{"loop", loop_tests},     {"io", io_tests},         {"timer", timer_tests},
               {"async", async_tests},   {"safety", safety_tests}, {"misuse", misuse_tests},
-              {"fiber", fiber_tests},   {"iocp", iocp_tests},     {"iocp_internals", iocp_internals_tests}};
+              {"fiber", fiber_tests},   {"files", files_tests},   {"files", files_responsive_tests},
+              {"iocp", iocp_tests},     {"iocp_internals", iocp_internals_tests}};
 
 int t_slow;
 int t_refused_errno;
 static HANDLE result_pipe;                      /* the child tells the runner why it failed */
+static void (*at_exit)(void);
+
+void t_at_exit(void (*fn)(void)) { at_exit = fn; }
+
+static void end_test(int code) {
+    if (at_exit) at_exit();
+    _exit(code);
+}
 
 static void report(const char *msg, size_t len) {
     DWORD written;
@@ -36,12 +45,12 @@ void t_fail(const char *file, int line, const char *what, const char *detail) {
     int n = snprintf(msg, sizeof msg, "%s:%d: CHECK(%s)%s%s", file, line, what, detail ? " -> " : "",
                      detail ? detail : "");
     if (n > 0) report(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    _exit(1);
+    end_test(1);
 }
 
 void t_skip(const char *reason) {
     report(reason, strlen(reason));
-    _exit(77);
+    end_test(77);
 }
 
 evl_time t_clock(void) {
@@ -219,7 +228,8 @@ static int run_child(const char *name, const char *handle) {
     if (!tc) t_fail(__FILE__, __LINE__, "the test exists", name);
     WSAStartup(MAKEWORD(2, 2), &wsa);           /* for the tests' own sockets, apart from any loop */
     tc->fn();
-    _exit(0);
+    end_test(0);
+    return 0;
 }
 
 /* 0 passed, 1 failed, 2 skipped. */
@@ -273,9 +283,9 @@ int main(int argc, char **argv) {
     int i, passed = 0, failed = 0, skipped = 0, list = 0;
     int timeout = getenv("EVL_TEST_TIMEOUT") ? atoi(getenv("EVL_TEST_TIMEOUT")) : 30;
     const t_case *tc;
+    t_slow = getenv("EVL_TEST_SLOW") && atoi(getenv("EVL_TEST_SLOW"));   /* the tests run in the children */
     if (argc == 4 && !strcmp(argv[1], "--child")) return run_child(argv[2], argv[3]);
     if (argc == 3 && !strcmp(argv[1], "--exit")) return atoi(argv[2]);    /* a child for the child tests */
-    t_slow = getenv("EVL_TEST_SLOW") && atoi(getenv("EVL_TEST_SLOW"));
     for (i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--list")) list = 1;
     setvbuf(stdout, NULL, _IONBF, 0);
