@@ -499,7 +499,8 @@ check-iocp-headers: evloop.h evloop_iocp.h tests/headers/impl.c tests/headers/us
 	    $(WIN_CC) $$flags -c tests/headers/impl.c -o $(B)/iocp/impl-$$std.o; \
 	    $(WIN_CC) $$flags tests/headers/use.c $(B)/iocp/impl-$$std.o -o $(B)/iocp/use-$$std.exe -lws2_32; \
 	    $(WIN_CC) $$flags tests/headers/static.c -o $(B)/iocp/static-$$std.exe -lws2_32; \
-	    $(WIN_CC) $$flags -DEVLOOP_NO_FIBERS -c tests/headers/impl.c -o $(B)/iocp/impl-nofibers-$$std.o; done
+	    $(WIN_CC) $$flags -DEVLOOP_NO_FIBERS -c tests/headers/impl.c -o $(B)/iocp/impl-nofibers-$$std.o; \
+	    $(WIN_CC) $$flags -DEVLOOP_NO_FILE_OPS -c tests/headers/impl.c -o $(B)/iocp/impl-nofiles-$$std.o; done
 	@set -e; for std in c++11 c++17; do flags="-std=$$std -Wall -Wextra -Werror $(OPT)"; \
 	    echo "   $(WIN_CXX) $$flags"; \
 	    $(WIN_CXX) $$flags -x c++ -c tests/headers/impl.c -o $(B)/iocp/impl-$$std.o; \

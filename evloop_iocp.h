@@ -445,6 +445,7 @@ EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c) {
 EVL__PRIVATE void evl__os_lock(evl__os_mutex *m) { AcquireSRWLockExclusive(m); }
 EVL__PRIVATE void evl__os_unlock(evl__os_mutex *m) { ReleaseSRWLockExclusive(m); }
 EVL__PRIVATE void evl__os_cond_wait(evl__os_cond *c, evl__os_mutex *m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+EVL__PRIVATE void evl__os_cond_signal(evl__os_cond *c) { WakeConditionVariable(c); }
 EVL__PRIVATE void evl__os_cond_broadcast(evl__os_cond *c) { WakeAllConditionVariable(c); }
 
 /* The descriptor's handle, or NULL for a number the C library has no file for (asked before the
