@@ -13,16 +13,15 @@
 
 #include <sys/stat.h>
 
-#ifdef _WIN32
-
-/* A new file that is gone once closed. */
+/* A new file that is gone once closed (for the fibers' tests). */
+#if EVLOOP_HAS_FIBERS && defined(_WIN32)
 static int temp_file(void) {
     char dir[MAX_PATH], path[MAX_PATH + 64];
     if (!GetTempPathA(sizeof dir, dir)) return -1;
     snprintf(path, sizeof path, "%sevl-responsive-%lu", dir, (unsigned long)GetCurrentProcessId());
     return open(path, O_RDWR | O_CREAT | O_TRUNC | O_BINARY | O_TEMPORARY, 0600);
 }
-#else
+#elif EVLOOP_HAS_FIBERS
 static int temp_file(void) {
     char path[] = "/tmp/evl-files-XXXXXX";
     int fd = mkstemp(path);
