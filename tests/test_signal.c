@@ -260,6 +260,7 @@ static void deinit_restores_the_default_disposition(void) {
     evl_loop loop;
     caught c;
     struct sigaction now;
+    signal(SIGHUP, SIG_DFL);                    /* a runner started by nohup ignores it */
     CHECK_EQ(evl_init(&loop), 0);
     watch(&loop, &c, SIGHUP);
     evl_deinit(&loop);
