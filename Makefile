@@ -776,7 +776,8 @@ $(B)/test-nouring: $(TEST_SRC) tests/t.h $(HEADERS)
 	$(CC) $(OPT) $(TESTWARN) -DEVLOOP_NO_IO_URING -pthread $(TEST_SRC) -o $@ -lm
 
 .PHONY: check-files
-check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/test $(B)/test-nouring tests/files/batch.c
+check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/test $(B)/test-nouring tests/files/batch.c \
+             tests/files/refused.c
 	@echo "== file operations on io_uring"
 	$(FILES_RUN)=io_uring ./$(B)/test suite=files
 	@echo "== file operations on worker threads (io_uring_setup refused: ENOSYS)"
@@ -810,5 +811,8 @@ check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/
 	@awk '$$NF=="io_uring_enter"{e=$$4} $$NF=="io_uring_setup"{s=$$4} END{getline out < "$(B)/files/batch.out"; \
 	    split(out, f, " "); printf "   %s: %d operations in %d rounds, %d io_uring_enter, %d io_uring_setup\n", f[1], f[2], f[3], e, s; \
 	    exit !(f[1]=="io_uring" && e==f[3] && s==1)}' $(B)/files/batch.strace
+	@echo "== io_uring_enter refused for a while (EAGAIN, EBUSY): handed over later, and evl_deinit still waits"
+	@$(CC) -O2 $(STRICT) -Werror -pthread tests/files/refused.c -o $(B)/files/refused -ldl
+	@./$(B)/files/refused > $(B)/files/refused.out; rc=$$?; sed 's/^/   /' $(B)/files/refused.out; exit $$rc
 
 check: check-files

@@ -1214,6 +1214,8 @@ enum {
 EVL__PRIVATE int evl__backend_op_submit(evl_loop *loop, evl_op *op);  /* 0 taken, EVL__OP_ELSEWHERE,
                                                                          EVL__OP_FULL (no room now) */
 EVL__PRIVATE void evl__backend_op_flush(evl_loop *loop);    /* hand what it took to the kernel, at once */
+EVL__PRIVATE int evl__backend_op_unsubmitted(const evl_loop *loop);  /* it took some the kernel did
+                                                                        not (yet): do not block */
 EVL__PRIVATE void evl__backend_op_cancel(evl_loop *loop, evl_op *op);   /* its report still comes */
 EVL__PRIVATE void evl__backend_ops_drain(evl_loop *loop);   /* evl_deinit, after cancelling each: wait
                                                                until none is in flight, reporting none */
@@ -2210,7 +2212,7 @@ EVL__PRIVATE int evl__op_vector(evl_loop *loop, evl_op *op, int fd, const evl_io
                                 int64_t offset, unsigned char code) {
     int rc = evl__op_target(loop, op, fd, (void *)(uintptr_t)iov, (size_t)(iovcnt < 0 ? 0 : iovcnt), offset);
     if (rc < 0) return rc;
-    if (iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt > 0)) return -EINVAL;
     return evl__op_queue(loop, op, code);
 }
 
@@ -2419,6 +2421,9 @@ EVL__PRIVATE EVL__NOINLINE void evl__ops_submit(evl_loop *loop) {
 
 static inline void evl__ops_submit_new(evl_loop *loop) {
     if (!evl__list_empty(&loop->ops_new) && !loop->ops_engine_full) evl__ops_submit(loop);
+#if defined(EVL__BACKEND_HAS_OPS)
+    else evl__backend_op_flush(loop);           /* what the kernel did not take last time */
+#endif
 }
 
 /* The callbacks of the operations finished when the phase began; those finishing meanwhile (a
@@ -2435,7 +2440,11 @@ EVL__PRIVATE EVL__NOINLINE void evl__run_ops_done(evl_loop *loop) {
 }
 
 static inline int evl__ops_pending(const evl_loop *loop) {
-    return !evl__list_empty(&loop->ops_done) || (!evl__list_empty(&loop->ops_new) && !loop->ops_engine_full);
+    return !evl__list_empty(&loop->ops_done) || (!evl__list_empty(&loop->ops_new) && !loop->ops_engine_full)
+#if defined(EVL__BACKEND_HAS_OPS)
+           || evl__backend_op_unsubmitted(loop)
+#endif
+        ;
 }
 
 EVLOOP_API int evl_op_cancel(evl_loop *loop, evl_op *op) {
@@ -2476,6 +2485,11 @@ EVL__PRIVATE void evl__ops_init(evl_loop *loop) {
 EVL__PRIVATE void evl__forget_op(evl_loop *loop, evl__node *n) {
     evl_op *op = EVL__CONTAINER(n, evl_op, link);
     (void)loop;
+    if (op->state == EVL__OP_DONE && op->code == EVL__DO_OPENAT && op->result >= 0) {
+        op->code = EVL__DO_CLOSE;               /* nobody will be told of the descriptor it opened */
+        op->fd = (int)op->result;
+        (void)evl__os_op_run(op);
+    }
     op->queue.next = NULL;
     op->state = EVL__OP_IDLE;
 }

@@ -727,6 +727,8 @@ EVL__PRIVATE void evl__backend_op_flush(evl_loop *loop) {
     if (r->unsubmitted) evl__ring_submit(r);
 }
 
+EVL__PRIVATE int evl__backend_op_unsubmitted(const evl_loop *loop) { return loop->backend.ring.unsubmitted > 0; }
+
 /* A cancellation has a completion of its own, which is dropped; the operation's own completion
    says -ECANCELED, or its result if it finished first.  It may pass the in_flight limit: the
    kernel keeps completions that do not fit (IORING_FEAT_NODROP, Linux 5.5).  Cancellations are
@@ -762,6 +764,11 @@ EVL__PRIVATE void evl__ring_mark_filled(const evl_op *op, int32_t res) {
     (void)iov, (void)i;
 }
 
+/* evl_deinit reports nothing: a descriptor an openat opened meanwhile is closed, not leaked. */
+EVL__PRIVATE void evl__ring_drop(const evl_op *op, int32_t res) {
+    if (op->code == EVL__DO_OPENAT && res >= 0) close(res);
+}
+
 /* Reads every completion waiting; completions that did not fit wait in the kernel and are moved
    into the ring by an enter. */
 EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
@@ -778,7 +785,11 @@ EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
             uint64_t user_data = cqe->user_data;
             int32_t res = cqe->res;
             r->in_flight--;
-            if (user_data == EVL__RING_CANCEL_TAG || r->draining) continue;
+            if (user_data == EVL__RING_CANCEL_TAG) continue;
+            if (r->draining) {
+                evl__ring_drop((const evl_op *)(uintptr_t)user_data, res);
+                continue;
+            }
             evl__ring_mark_filled((const evl_op *)(uintptr_t)user_data, res);
             evl__op_finished(loop, (evl_op *)(uintptr_t)user_data, (ssize_t)res);
         }
@@ -798,10 +809,11 @@ EVL__PRIVATE void evl__backend_ops_drain(evl_loop *loop) {
     evl__ring *r = &loop->backend.ring;
     if (r->fd < 0) return;
     r->draining = 1;
-    evl__ring_submit(r);
     while (r->in_flight > 0) {
-        if (evl__ring_enter(r->fd, r->unsubmitted, 1, EVL__RING_ENTER_GETEVENTS) < 0 && errno != EINTR) break;
-        evl__ring_reap(loop);
+        int n = evl__ring_enter(r->fd, r->unsubmitted, 1, EVL__RING_ENTER_GETEVENTS);
+        if (n > 0) r->unsubmitted -= (unsigned)n;
+        else if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY) break;   /* cannot wait */
+        evl__ring_reap(loop);               /* EBUSY: completions the kernel holds come in first */
     }
 }
 

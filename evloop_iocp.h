@@ -486,7 +486,7 @@ EVL__PRIVATE int evl__iocp_file_errno(DWORD err, int transfer) {
    offset, so the position is put back afterwards, as pread and pwrite leave it. */
 EVL__PRIVATE ssize_t evl__iocp_transfer(int fd, void *buf, size_t len, int64_t offset, int writing) {
     HANDLE h = evl__iocp_file_handle(fd);
-    DWORD chunk = len > 0x7ffff000u ? 0x7ffff000u : (DWORD)len, done = 0;
+    DWORD chunk = len > 0x7ffff000u ? 0x7ffff000u : (DWORD)len, done = 0, err;
     LARGE_INTEGER zero, position;
     OVERLAPPED at;
     BOOL ok;
@@ -501,10 +501,11 @@ EVL__PRIVATE ssize_t evl__iocp_transfer(int fd, void *buf, size_t len, int64_t o
     at.Offset = (DWORD)((uint64_t)offset & 0xffffffffu);
     at.OffsetHigh = (DWORD)((uint64_t)offset >> 32);
     ok = writing ? WriteFile(h, buf, chunk, &done, &at) : ReadFile(h, buf, chunk, &done, &at);
+    err = ok ? 0 : GetLastError();              /* before the position call below may change it */
     SetFilePointerEx(h, position, NULL, FILE_BEGIN);
     if (ok) return (ssize_t)done;
-    if (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE) return 0;   /* end of file */
-    return evl__iocp_file_errno(GetLastError(), 1);
+    if (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE) return 0;  /* end of file */
+    return evl__iocp_file_errno(err, 1);
 }
 
 /* Piece by piece, stopping at the first short piece, as readv and writev end there too. */

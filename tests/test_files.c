@@ -19,6 +19,7 @@
 #include <direct.h>
 #define O_CLOEXEC O_NOINHERIT
 #define O_FILE O_BINARY                         /* the tests' own reads and writes: no newline translation */
+#define NULL_DEVICE "NUL"
 typedef DWORD thread_id;
 static thread_id this_thread(void) { return GetCurrentThreadId(); }
 static int same_thread(thread_id a, thread_id b) { return a == b; }
@@ -50,6 +51,7 @@ static char *make_temp_dir(char *path, size_t size, const char *tmp) {
 #include <sys/uio.h>
 #include <sys/wait.h>
 #define O_FILE 0
+#define NULL_DEVICE "/dev/null"
 typedef pthread_t thread_id;
 static thread_id this_thread(void) { return pthread_self(); }
 static int same_thread(thread_id a, thread_id b) { return pthread_equal(a, b); }
@@ -681,6 +683,47 @@ static void files_deinit_with_operations_in_flight(void) {
     close(p[1]);
 }
 
+/* An openat that finished but whose callback never ran (the loop stopped first, then evl_deinit):
+   the descriptor it opened is closed, not leaked: after evl_deinit the descriptors free from the
+   lowest are what they were before the loop. */
+static void stop_at_once(evl_loop *loop, evl_timer *t) {
+    (void)t;
+    evl_stop(loop);
+}
+
+static void lowest_free_descriptors(int *fds, int count) {
+    int i;
+    for (i = 0; i < count; i++) CHECK((fds[i] = open(NULL_DEVICE, O_RDONLY)) >= 0);
+    for (i = 0; i < count; i++) close(fds[i]);
+}
+
+static void files_deinit_closes_what_an_unreported_openat_opened(void) {
+    evl_loop loop;
+    evl_op op;
+    evl_timer t;
+    seen_op s;
+    char path[400];
+    int fd, free_before[8], free_after[8], i;
+    CHECK_EQ(evl_init(&loop), 0);               /* what a backend keeps from its first use (the */
+    evl_deinit(&loop);                          /* kqueue emulation's process-wide descriptors) */
+    lowest_free_descriptors(free_before, 8);
+    files_loop(&loop);
+    CHECK((fd = make_file("opened-late", 0)) >= 0);
+    close(fd);
+    snprintf(path, sizeof path, "%s/opened-late", dir_path);
+    evl_op_init(&op, record_op);
+    op.data = &s;
+    memset(&s, 0, sizeof s);
+    CHECK_EQ(evl_op_openat(&loop, &op, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0), 0);
+    evl_timer_init(&t, stop_at_once);
+    evl_timer_start(&loop, &t, 0, 0);
+    CHECK(evl_run(&loop, EVL_SEC(10)) >= 0);
+    if (s.calls && s.result >= 0) close((int)s.result);     /* it was reported after all */
+    evl_deinit(&loop);
+    lowest_free_descriptors(free_after, 8);     /* the loop's own and the opened one were among them */
+    for (i = 0; i < 8; i++) CHECK_EQ(free_after[i], free_before[i]);
+}
+
 #if T_POSIX
 /* A child made by fork() may evl_deinit the loop it inherited: the parent's ring and worker
    threads are not its own, so it neither cancels nor joins them, and the parent's operation still
@@ -947,6 +990,9 @@ static void files_bad_arguments_are_refused(void) {
     evl_op_init(&op, record_op);
     CHECK_EQ(evl_op_read(NULL, &op, 0, buf, 4, 0), -EINVAL);
     CHECK_EQ(evl_op_read(&loop, &op, 0, buf, (size_t)-1, 0), -EINVAL);
+    CHECK_EQ(evl_op_readv(&loop, &op, 0, NULL, 2, 0), -EINVAL);   /* no vector */
+    CHECK_EQ(evl_op_writev(&loop, &op, 0, NULL, 1, 0), -EINVAL);
+    CHECK_EQ(evl_op_readv(&loop, &op, 0, NULL, -1, 0), -EINVAL);
     CHECK_EQ(evl_op_openat(&loop, &op, AT_FDCWD, NULL, O_RDONLY, 0), -EINVAL);
     CHECK_EQ(evl_op_fstat(&loop, &op, 0, NULL), -EINVAL);
     CHECK_EQ(evl_op_cancel(&loop, &op), -EINVAL);
@@ -967,6 +1013,7 @@ const t_case files_tests[] = {T(files_random_offsets_byte_exact),
                               T(files_cancel_before_submission),
                               T(files_cancel_running_operation),
                               T(files_deinit_with_operations_in_flight),
+                              T(files_deinit_closes_what_an_unreported_openat_opened),
 #if T_POSIX
                               T(files_forked_child_deinit_leaves_the_parents_operations),
 #endif
