@@ -902,8 +902,9 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    operations still queued for them complete with -ECANCELED.  The threads block every signal.
    evl_stop leaves operations running: their callbacks come in a later evl_run.
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
-   threads finish what they run and are joined, and no callback is called after it (in a child
-   made by fork(), the parent's ring and threads are left alone).  Any descriptor works, but on a
+   threads finish what they run and are joined, and no callback is called after it (a descriptor
+   an openat opened for a callback that will not come is closed; in a child made by fork(), the
+   parent's ring and threads are left alone).  Any descriptor works, but on a
    socket or a pipe an operation waits for data, holding a worker thread (or on io_uring a ring
    slot) meanwhile, and inline it would block the loop: io watchers and fibers are for those.  The
    vectored forms take evl_iovec, which is struct iovec on POSIX.  On Windows (IOCP) descriptors are
