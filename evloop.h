@@ -899,7 +899,8 @@ EVLOOP_API void evl_hook_stop(evl_loop *loop, evl_hook *h);
    evl_workers_start(loop, workers, count) starts count threads (workers is an array of count,
    yours until evl_workers_stop); 0, -EALREADY if the loop has workers, -EINVAL, or -errno with no
    thread left running.  evl_workers_stop joins them, after each finished what it was running;
-   operations still queued for them complete with -ECANCELED.  The threads block every signal.
+   operations still queued for them complete with -ECANCELED.  The threads block every signal
+   and, on Linux, run as SCHED_BATCH (they do not preempt the loop's thread when they wake).
    evl_stop leaves operations running: their callbacks come in a later evl_run.
    evl_deinit with operations in flight: io_uring operations are cancelled and waited for, worker
    threads finish what they run and are joined, and no callback is called after it (a descriptor
@@ -3650,6 +3651,15 @@ EVL__PRIVATE void evl__os_thread_block_signals(void) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+#if defined(__linux__) && defined(SCHED_BATCH)
+    {
+        /* A worker waking from its read does not preempt the loop's thread (Linux applies this to
+           the calling thread alone). */
+        struct sched_param param;
+        memset(&param, 0, sizeof param);
+        (void)sched_setscheduler(0, SCHED_BATCH, &param);
+    }
+#endif
 }
 
 EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c) {
