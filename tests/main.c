@@ -222,7 +222,8 @@ void t_skip_unless_signals_keep_the_thread_pointer(void) {
     CHECK(pthread_create(&other, NULL, raise_probe_signal, NULL) == 0);
     while (!probe_caught) sigsuspend(&wait);    /* a wait the sanitizers deliver signals in */
     pthread_sigmask(SIG_SETMASK, &mask, NULL);
-    rc = pthread_join(other, NULL);             /* pthread_self() is "const": the compiler caches it */
+    rc = pthread_join(other, NULL);             /* the defect shows here, not in pthread_self(),
+                                                   whose value the compiler may keep from before */
     if (rc == EDEADLK)
         t_skip("this machine loses the thread pointer when another thread's signal interrupts "
                "(a qemu-i386 defect)");
