@@ -25,9 +25,10 @@
 #                   against a real peer its test starts (tests/integ, docs/); part of check
 #   make check-files  the file operations suite (tests/test_files.c) on each engine: io_uring,
 #                   the worker threads (io_uring_setup refused by --nosys) and inline, under
-#                   ASan+UBSan, TSan (workers) and valgrind, on the poll and kqueue backends, built without
-#                   io_uring (EVLOOP_NO_IO_URING), one io_uring_enter per iteration counted by
-#                   strace, and the implementation built without file operations; part of check
+#                   ASan+UBSan, TSan (workers) and valgrind, on the poll and kqueue backends,
+#                   built without io_uring (EVLOOP_NO_IO_URING), one io_uring_enter per iteration
+#                   counted by strace, io_uring_enter refused for a while, and the implementation
+#                   built without file operations; part of check
 #   make check-iocp the suite on the IOCP backend (evloop_iocp.h), built with mingw-w64 and run
 #                   under wine, and the Windows echo example; part of check
 #   make check-model, check-fuzz, check-faults, check-load, check-soak   robustness (tests/robust):
@@ -803,9 +804,10 @@ check-files: $(B)/test $(B)/test-asan $(B)/test-tsan $(B)/test-poll $(B)/kqueue/
 	@echo "== file operations built without io_uring (EVLOOP_NO_IO_URING): workers, inline"
 	$(FILES_RUN)=workers ./$(B)/test-nouring suite=files
 	$(FILES_RUN)=inline ./$(B)/test-nouring suite=files
-	@echo "== operations started in one iteration go to the kernel in one io_uring_enter (strace)"
+	@echo "== the implementation built without file operations (EVLOOP_NO_FILE_OPS)"
 	@mkdir -p $(B)/files
-	@$(CC) $(STRICT) -Werror $(OPT) -DEVLOOP_NO_FILE_OPS -c tests/headers/impl.c -o $(B)/files/impl-no-file-ops.o
+	$(CC) $(STRICT) -Werror $(OPT) -DEVLOOP_NO_FILE_OPS -c tests/headers/impl.c -o $(B)/files/impl-no-file-ops.o
+	@echo "== operations started in one iteration go to the kernel in one io_uring_enter (strace)"
 	@$(CC) -O2 $(STRICT) -Werror -pthread tests/files/batch.c -o $(B)/files/batch
 	@strace -f -c -o $(B)/files/batch.strace ./$(B)/files/batch > $(B)/files/batch.out
 	@awk '$$NF=="io_uring_enter"{e=$$4} $$NF=="io_uring_setup"{s=$$4} END{getline out < "$(B)/files/batch.out"; \

@@ -1226,6 +1226,8 @@ EVL__PRIVATE const char *evl__backend_op_engine(void);
 #endif
 enum { EVL__OP_ELSEWHERE = 1, EVL__OP_FULL = 2 };
 EVL__PRIVATE EVL__UNUSED void evl__op_finished(evl_loop *loop, evl_op *op, ssize_t result);   /* the core's */
+/* The core's, for a result nobody will be told of (evl_deinit): a descriptor it opened is closed. */
+EVL__PRIVATE EVL__UNUSED void evl__op_discard(evl_op *op, ssize_t result);
 #endif
 
 #if EVLOOP_HAS_FIBERS
@@ -1259,7 +1261,8 @@ EVL__PRIVATE int evl__os_is_file(int fd);                           /* regular f
 #endif
 EVL__PRIVATE int evl__os_thread_start(evl__os_thread *t, void *(*fn)(void *), void *arg);   /* 0 or -errno */
 EVL__PRIVATE void evl__os_thread_join(evl__os_thread t);
-EVL__PRIVATE void evl__os_thread_block_signals(void);   /* first thing in a thread the library made */
+EVL__PRIVATE void evl__os_thread_setup(void);   /* first thing in a thread the library made:
+                                                   signals blocked, and not ahead of the loop */
 EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c);   /* 0 or -errno */
 EVL__PRIVATE void evl__os_lock_destroy(evl__os_mutex *m, evl__os_cond *c);
 EVL__PRIVATE void evl__os_lock(evl__os_mutex *m);
@@ -2287,7 +2290,7 @@ EVL__PRIVATE void *evl__worker_main(void *arg) {
     evl_worker *self = (evl_worker *)arg;
     evl_loop *loop = self->loop;
     evl__workers *ws = &loop->workers;
-    evl__os_thread_block_signals();
+    evl__os_thread_setup();
     evl__os_lock(&ws->lock);
     for (;;) {
         evl_op *op;
@@ -2484,14 +2487,17 @@ EVL__PRIVATE void evl__ops_init(evl_loop *loop) {
     evl__list_init(&loop->workers.finished);
 }
 
+EVL__PRIVATE void evl__op_discard(evl_op *op, ssize_t result) {
+    if (op->code != EVL__DO_OPENAT || result < 0) return;
+    op->code = EVL__DO_CLOSE;                   /* the operation is over: it may run as the close */
+    op->fd = (int)result;
+    (void)evl__os_op_run(op);
+}
+
 EVL__PRIVATE void evl__forget_op(evl_loop *loop, evl__node *n) {
     evl_op *op = EVL__CONTAINER(n, evl_op, link);
     (void)loop;
-    if (op->state == EVL__OP_DONE && op->code == EVL__DO_OPENAT && op->result >= 0) {
-        op->code = EVL__DO_CLOSE;               /* nobody will be told of the descriptor it opened */
-        op->fd = (int)op->result;
-        (void)evl__os_op_run(op);
-    }
+    if (op->state == EVL__OP_DONE) evl__op_discard(op, op->result);
     op->queue.next = NULL;
     op->state = EVL__OP_IDLE;
 }
@@ -3647,7 +3653,7 @@ EVL__PRIVATE void evl__os_thread_join(evl__os_thread t) { pthread_join(t, NULL);
 
 /* Signal handlers run on the program's own threads, and a worker's system calls are never
    interrupted. */
-EVL__PRIVATE void evl__os_thread_block_signals(void) {
+EVL__PRIVATE void evl__os_thread_setup(void) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);

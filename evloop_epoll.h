@@ -764,11 +764,6 @@ EVL__PRIVATE void evl__ring_mark_filled(const evl_op *op, int32_t res) {
     (void)iov, (void)i;
 }
 
-/* evl_deinit reports nothing: a descriptor an openat opened meanwhile is closed, not leaked. */
-EVL__PRIVATE void evl__ring_drop(const evl_op *op, int32_t res) {
-    if (op->code == EVL__DO_OPENAT && res >= 0) close(res);
-}
-
 /* Reads every completion waiting; completions that did not fit wait in the kernel and are moved
    into the ring by an enter. */
 EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
@@ -786,8 +781,8 @@ EVL__PRIVATE void evl__ring_reap(evl_loop *loop) {
             int32_t res = cqe->res;
             r->in_flight--;
             if (user_data == EVL__RING_CANCEL_TAG) continue;
-            if (r->draining) {
-                evl__ring_drop((const evl_op *)(uintptr_t)user_data, res);
+            if (r->draining) {                  /* evl_deinit: reported to nobody */
+                evl__op_discard((evl_op *)(uintptr_t)user_data, (ssize_t)res);
                 continue;
             }
             evl__ring_mark_filled((const evl_op *)(uintptr_t)user_data, res);

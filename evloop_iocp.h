@@ -429,7 +429,7 @@ EVL__PRIVATE void evl__os_thread_join(evl__os_thread t) {
 }
 
 /* Console events come on a thread of their own: there is no mask to set. */
-EVL__PRIVATE void evl__os_thread_block_signals(void) {}
+EVL__PRIVATE void evl__os_thread_setup(void) {}
 
 EVL__PRIVATE int evl__os_lock_init(evl__os_mutex *m, evl__os_cond *c) {
     InitializeSRWLock(m);
